@@ -1,0 +1,78 @@
+"""Run-directory outputs: ``metrics.json`` after each validation, ``generator.safetensors`` at
+the end of fit (the EMA weights when the EMA callback is on). Rank zero writes, atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from esrgan_lit.utils.atomic import atomic_write_path
+
+
+def _find(trainer: L.Trainer, cls_name: str) -> Any:
+    for cb in trainer.callbacks:
+        if type(cb).__name__ == cls_name or any(c.__name__ == cls_name for c in type(cb).__mro__):
+            return cb
+    return None
+
+
+def generator_weights(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+    """EMA weights when a ``GeneratorEMA`` callback runs, the raw generator otherwise (CPU)."""
+    ema = _find(trainer, "GeneratorEMA")
+    if ema is not None:
+        return ema.ema_state_dict(pl_module)
+    return {k: v.detach().cpu().clone() for k, v in pl_module.generator.state_dict().items()}
+
+
+class ExportOutputs(Callback):
+    """Writes ``<output_dir>/metrics.json`` and ``<output_dir>/generator.safetensors``."""
+
+    def __init__(self, output_dir: str, generator_file: str = "generator.safetensors"):
+        self.output_dir = Path(output_dir)
+        self.generator_file = generator_file
+        self.last_val_step: int | None = None
+        self.metrics: dict[str, dict[str, float]] = {}
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics_cb = _find(trainer, "SRMetrics")
+        if metrics_cb is None:
+            return
+        self.metrics = {k: dict(v) for k, v in metrics_cb.last.items()}
+        self.last_val_step = trainer.global_step
+        if trainer.is_global_zero:
+            self.write_metrics()
+
+    def write_metrics(self) -> Path:
+        dst = self.output_dir / "metrics.json"
+        with atomic_write_path(dst) as tmp:
+            tmp.write_text(json.dumps(self.metrics, indent=2, sort_keys=True) + "\n")
+        return dst
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.export_generator(trainer, pl_module)
+
+    def export_generator(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
+        if not trainer.is_global_zero:
+            return None
+        from esrgan_lit.weights import save_generator
+
+        gen = pl_module.generator
+        dst = self.output_dir / self.generator_file
+        state = generator_weights(trainer, pl_module)
+        clone = _clone_with(gen, state)
+        save_generator(clone, dst)
+        return dst
+
+
+def _clone_with(module: Any, state: dict[str, Any]) -> Any:
+    import copy
+
+    clone = copy.deepcopy(module).cpu()
+    clone.load_state_dict(state)
+    return clone.eval()

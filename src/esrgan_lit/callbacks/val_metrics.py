@@ -1,0 +1,123 @@
+"""Validation / test metrics per named set: ``val/<Set>/psnr_y``, ``val/<Set>/ssim_y``, ...
+
+The metrics are ``esrgan_lit.metrics`` torchmetrics objects (sum/count states), one per set, so
+under DDP every rank adds its own unpadded share and ``compute`` gives the single-process value.
+PSNR/SSIM are cheap; LPIPS and NIQE are opt-in (and skipped with a note when unavailable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
+from torchmetrics import Metric
+
+_BUILDERS = {
+    "psnr_y": ("PSNR", {"test_y_channel": True}),
+    "ssim_y": ("SSIM", {"test_y_channel": True}),
+    "psnr_rgb": ("PSNR", {"test_y_channel": False}),
+    "rmse": ("RMSE", {}),
+    "lpips": ("LPIPS", {}),
+    "niqe": ("NIQE", {}),
+}
+_NO_REFERENCE = {"niqe"}
+
+
+def build_metric(name: str, crop_border: int) -> Metric:
+    """One metric by its log name; raises ``MetricUnavailableError`` when its weights are absent."""
+    import esrgan_lit.metrics as M
+
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown validation metric {name!r}; expected one of {sorted(_BUILDERS)}")
+    cls_name, kwargs = _BUILDERS[name]
+    cls = getattr(M, cls_name)
+    if name in ("lpips",):
+        return cls(**kwargs)
+    return cls(crop_border=crop_border, **kwargs) if name != "niqe" else cls(crop_border=crop_border)
+
+
+def set_names(trainer: L.Trainer, stage: str, count: int) -> list[str]:
+    """Names of the validation (or test) sets, from ``SRDataModule.<stage>_set_names``."""
+    dm = getattr(trainer, "datamodule", None)
+    names = list(getattr(dm, f"{stage}_set_names", []) or [])
+    if len(names) != count:
+        names = [f"{stage}{i}" for i in range(count)]
+    return names
+
+
+class SRMetrics(Callback):
+    """Accumulates the configured metrics per set and logs them at the end of the epoch."""
+
+    def __init__(self, metrics: tuple[str, ...] | list[str] = ("psnr_y", "ssim_y"), crop_border: int = 4):
+        self.metric_names = list(metrics)
+        self.crop_border = crop_border
+        self._metrics: dict[str, dict[str, Metric]] = {}
+        self._unavailable: set[str] = set()
+        self._touched: list[str] = []
+        self.last: dict[str, dict[str, float]] = {}
+
+    def _set_metrics(self, set_name: str, device: torch.device) -> dict[str, Metric]:
+        if set_name not in self._metrics:
+            from esrgan_lit.metrics import MetricUnavailableError
+
+            built: dict[str, Metric] = {}
+            for name in self.metric_names:
+                if name in self._unavailable:
+                    continue
+                try:
+                    built[name] = build_metric(name, self.crop_border).to(device)
+                except MetricUnavailableError as err:
+                    self._unavailable.add(name)
+                    rank_zero_warn(f"validation metric {name} skipped: {err}")
+            self._metrics[set_name] = built
+        return self._metrics[set_name]
+
+    def _update(self, trainer, pl_module, outputs: Any, dataloader_idx: int, stage: str) -> None:
+        if not isinstance(outputs, dict) or "sr" not in outputs:
+            return
+        loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
+        count = len(loaders) if isinstance(loaders, list | tuple) else 1
+        name = set_names(trainer, stage, count)[dataloader_idx]
+        if name not in self._touched:
+            self._touched.append(name)
+        sr, gt = outputs["sr"].float(), outputs["gt"].float()
+        for metric_name, metric in self._set_metrics(name, pl_module.device).items():
+            if metric_name in _NO_REFERENCE:
+                metric.update(sr)
+            else:
+                metric.update(sr, gt)
+
+    def _log(self, pl_module: L.LightningModule, stage: str) -> None:
+        self.last = {}
+        for set_name in self._touched:
+            self.last[set_name] = {}
+            for metric_name, metric in self._metrics[set_name].items():
+                value = metric.compute()  # collective under DDP: every rank gets the same value
+                metric.reset()
+                self.last[set_name][metric_name] = float(value)
+                pl_module.log(
+                    f"{stage}/{set_name}/{metric_name}",
+                    value.float(),
+                    on_step=False,
+                    on_epoch=True,
+                    add_dataloader_idx=False,
+                    rank_zero_only=False,
+                )
+        self._touched = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if not trainer.sanity_checking:
+            self._update(trainer, pl_module, outputs, dataloader_idx, "val")
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._log(pl_module, "val")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._update(trainer, pl_module, outputs, dataloader_idx, "test")
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        self._log(pl_module, "test")

@@ -1,0 +1,216 @@
+"""What the PSNR and the GAN stage share: the generator, val/test/predict, the step guard.
+
+Both stages use manual optimisation so that one training iteration is one counted step
+(``trainer.max_steps`` = generator iterations, Lightning issue #17958), gradients are clipped
+after any fp16 unscaling, DDP gradients are averaged per network (never one wrapper around G and
+D, Lightning issues #20328 / #20866) and a non-finite step is skipped rather than applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+
+class NonFiniteStepsError(FloatingPointError):
+    """Raised after too many iterations in a row had non-finite losses or gradients."""
+
+
+def load_pretrained_into(generator: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Copy weights from any checkpoint ``esrgan_lit.weights`` reads into ``generator`` (strict)."""
+    from esrgan_lit.archs import RRDBNet
+    from esrgan_lit.weights import load_generator, load_state_dict
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model.pretrained_generator: no such file {path!r}")
+    if isinstance(generator, RRDBNet):
+        state = load_generator(path, strict=True).state_dict()
+    else:
+        state = load_state_dict(path)
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            f"model.pretrained_generator={path!r} does not fit the configured generator "
+            f"({generator.__class__.__name__}): {err}"
+        ) from err
+
+
+def _dist_world() -> int:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def average_gradients(params: list[nn.Parameter]) -> None:
+    """All-reduce (mean) the gradients of ``params`` across processes, one flat bucket."""
+    world = _dist_world()
+    if world == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = _flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    flat.div_(world)
+    for g, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+        g.copy_(synced)
+
+
+class SRModule(L.LightningModule):
+    """Base LightningModule: holds ``generator``; subclasses write ``training_step``."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        *,
+        pretrained_generator: str | None = None,
+        grad_clip: float | None = None,
+        max_nonfinite_steps: int = 25,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator = generator
+        if pretrained_generator:
+            load_pretrained_into(self.generator, pretrained_generator)
+        self.grad_clip = grad_clip
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.nonfinite_in_a_row = 0
+        self.nonfinite_total = 0
+        self._step_params: dict[int, tuple[str, list[nn.Parameter]]] = {}
+        self._grad_norms: dict[str, Tensor] = {}
+        self._skipped: set[str] = set()
+
+    # ----------------------------------------------------------------- inference
+    def forward(self, lq: Tensor) -> Tensor:
+        return self.generator(lq)
+
+    def super_resolve(self, lq: Tensor) -> Tensor:
+        """SR image in [0, 1]; grey (N,1,h,w) inputs run as RGB and come back grey."""
+        grey = lq.shape[1] == 1
+        x = lq.expand(-1, 3, -1, -1) if grey else lq
+        sr = self.generator(x).float().clamp_(0, 1)
+        return sr.mean(dim=1, keepdim=True) if grey else sr
+
+    def _eval_step(self, batch: dict[str, Any]) -> dict[str, Any]:
+        sr = self.super_resolve(batch["lq"])
+        return {"sr": sr, "gt": batch["gt"], "lq": batch["lq"], "name": batch.get("name")}
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0):
+        return self._eval_step(batch)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0):
+        return self._eval_step(batch)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0):
+        return self.super_resolve(batch["lq"] if isinstance(batch, dict) else batch)
+
+    # ------------------------------------------------------------ optimisation
+    def on_fit_start(self) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if isinstance(self.trainer.strategy.model, DistributedDataParallel):
+            raise RuntimeError(
+                "the LightningModule is wrapped in one DistributedDataParallel; G and D must be "
+                "synchronised separately. Use trainer=ddp or trainer=ddp_cpu (strategy "
+                "esrgan_lit.lit.ddp.GANDDPStrategy) instead of strategy='ddp'."
+            )
+
+    def register_step_params(self, optimizer: Any, name: str, module: nn.Module) -> None:
+        """Tell the step guard which parameters ``optimizer`` updates (and their log name)."""
+        opt = getattr(optimizer, "optimizer", optimizer)
+        self._step_params[id(opt)] = (name, list(module.parameters()))
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        """Runs after backward (and fp16 unscaling): sync DDP grads, clip, guard against NaN."""
+        name, params = self._step_params[id(optimizer)]
+        params = [p for p in params if p.grad is not None]
+        average_gradients(params)
+        if not params:
+            return
+        max_norm = self.grad_clip if self.grad_clip else math.inf
+        norm = nn.utils.clip_grad_norm_(params, max_norm=max_norm, error_if_nonfinite=False)
+        self._grad_norms[name] = norm.detach()
+        if not torch.isfinite(norm):
+            for p in params:  # Adam skips parameters without a gradient: the step is skipped
+                p.grad = None
+            self._skipped.add(name)
+
+    @contextlib.contextmanager
+    def uncounted_step(self, optimizer: Any) -> Iterator[None]:
+        """Step ``optimizer`` without advancing ``trainer.global_step`` (#17958)."""
+        before, after = optimizer._on_before_step, optimizer._on_after_step
+        optimizer._on_before_step = optimizer._on_after_step = _noop
+        try:
+            yield
+        finally:
+            optimizer._on_before_step, optimizer._on_after_step = before, after
+
+    def finish_iteration(self, schedulers: list[Any]) -> None:
+        """Step every scheduler once, log grad norms, and apply the non-finite guard."""
+        for sch in schedulers:
+            sch.step()
+        for name, norm in self._grad_norms.items():
+            self.log(f"train/grad_norm_{name}", norm, on_step=True, on_epoch=False)
+        self._grad_norms.clear()
+        if self._skipped:
+            self.nonfinite_in_a_row += 1
+            self.nonfinite_total += 1
+            self.log("train/skipped_steps", float(self.nonfinite_total), on_step=True)
+            self._skipped.clear()
+            if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
+                raise NonFiniteStepsError(
+                    f"{self.nonfinite_in_a_row} iterations in a row had non-finite losses or "
+                    f"gradients (up to step {self.global_step}); training stopped. Lower the "
+                    "learning rate, set model.grad_clip, or train in precision=32-true."
+                )
+        else:
+            self.nonfinite_in_a_row = 0
+
+    def log_lr(self, optimizer: Any, name: str) -> None:
+        self.log(f"train/lr_{name}", optimizer.param_groups[0]["lr"], on_step=True, on_epoch=False)
+
+    # ------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        np_state = np.random.get_state()
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        checkpoint["nonfinite"] = [self.nonfinite_in_a_row, self.nonfinite_total]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("state_dict", {})
+        for key in [k for k in state if k.startswith("generator_ema.")]:
+            del state[key]  # a copy for weight loaders; the EMA callback keeps its own state
+        rng = checkpoint.get("rng_states")
+        if rng:
+            torch.set_rng_state(rng["torch"])
+            random.setstate(_as_tuple(rng["python"]))
+            kind, keys, *rest = rng["numpy"]
+            np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+            if rng["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+        self.nonfinite_in_a_row, self.nonfinite_total = checkpoint.get("nonfinite", [0, 0])
+
+
+def _noop() -> None:
+    return None
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, list | tuple) else x

@@ -1,0 +1,60 @@
+"""Stage 1: the PSNR-oriented generator, trained with a pixel loss only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from esrgan_lit.lit.base import SRModule
+
+
+class PSNRModule(SRModule):
+    """L1 training of the generator (paper: Adam 2e-4, lr halved every 2e5 iterations)."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        pixel_loss: nn.Module | None = None,
+        *,
+        pretrained_generator: str | None = None,
+        grad_clip: float | None = None,
+        max_nonfinite_steps: int = 25,
+    ) -> None:
+        super().__init__(
+            generator,
+            pretrained_generator=pretrained_generator,
+            grad_clip=grad_clip,
+            max_nonfinite_steps=max_nonfinite_steps,
+        )
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        if pixel_loss is None:
+            from esrgan_lit.losses import PixelLoss
+
+            pixel_loss = PixelLoss("l1")
+        self.pixel_loss = pixel_loss
+
+    def configure_optimizers(self) -> Any:
+        opt = self.optimizer_factory(params=self.generator.parameters())
+        self.register_step_params(opt, "g", self.generator)
+        if self.scheduler_factory is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": self.scheduler_factory(optimizer=opt)}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        opt = self.optimizers()
+        sch = self.lr_schedulers()
+        self.log_lr(opt, "g")
+        sr = self.generator(batch["lq"])
+        with torch.autocast(device_type=sr.device.type, enabled=False):
+            l_pix = self.pixel_loss(sr.float(), batch["gt"].float())
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(l_pix)
+        opt.step()
+        self.finish_iteration([sch] if sch is not None else [])
+        self.log("train/l_pix", l_pix.detach(), prog_bar=True, on_step=True, on_epoch=False)
