@@ -25,9 +25,7 @@ def conv(cin: int, cout: int, k: int = 3, bias: bool = True) -> int:
     return cin * cout * k * k + (cout if bias else 0)
 
 
-@pytest.mark.parametrize(
-    ("scale", "count"), [(4, 16_697_987), (2, 16_703_171), (1, 16_723_907)]
-)
+@pytest.mark.parametrize(("scale", "count"), [(4, 16_697_987), (2, 16_703_171), (1, 16_723_907)])
 def test_rrdbnet_param_counts_match_published(scale: int, count: int) -> None:
     assert n_params(meta(RRDBNet, scale=scale)) == count
 
@@ -216,3 +214,17 @@ def test_unet_discriminator_skip_switch_and_bad_size() -> None:
     assert not torch.allclose(a(x), b(x))
     with pytest.raises(ValueError, match="divisible by 8"):
         a(torch.rand(1, 3, 12, 16))
+
+
+def test_archs_and_weights_do_not_import_the_training_stack() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, esrgan_lit.archs, esrgan_lit.weights, esrgan_lit.convert;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('lightning', 'pytorch_lightning', 'hydra', 'omegaconf')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -10,11 +10,11 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from esrgan_lit.data.download import (
-    ArchiveSpec,
     ChecksumError,
     DownloadError,
     UnsafeArchiveError,
@@ -29,9 +29,9 @@ from esrgan_lit.data.download import (
 
 
 class _Handler(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    cut_once: set[str] = set()
-    requests: list[tuple[str, str | None]] = []
+    files: ClassVar[dict[str, bytes]] = {}
+    cut_once: ClassVar[set[str]] = set()
+    requests: ClassVar[list[tuple[str, str | None]]] = []
 
     def log_message(self, *args: object) -> None:  # keep pytest output clean
         pass
@@ -77,7 +77,7 @@ def server(monkeypatch: pytest.MonkeyPatch):
     _Handler.cut_once = set()
     _Handler.requests = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield base, _Handler
@@ -97,7 +97,9 @@ def _zip_bytes(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def _tar_bytes(members: dict[str, bytes], links: dict[str, tuple[str, bytes]] | None = None) -> bytes:
+def _tar_bytes(
+    members: dict[str, bytes], links: dict[str, tuple[str, bytes]] | None = None
+) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         for name, data in members.items():
@@ -205,7 +207,7 @@ def test_interruption_is_retried_within_one_call(server, tmp_path: Path) -> None
     h.files["/cut.tar"] = data
     h.cut_once.add("/cut.tar")
     fetch(_spec(base, "/cut.tar", data), tmp_path, progress=False, retries=1)
-    assert [r for _, r in h.requests][0] is None
+    assert h.requests[0] == ("/cut.tar", None)
     assert h.requests[1][1] is not None and h.requests[1][1].startswith("bytes=")
 
 
@@ -224,7 +226,7 @@ def test_path_traversal_is_refused(server, tmp_path: Path, members, kind: str) -
     data = _zip_bytes(members) if kind == "zip" else _tar_bytes(members)
     h.files[f"/evil.{kind}"] = data
     root = tmp_path / "root"
-    with pytest.raises(UnsafeArchiveError, match="escapes|absolute"):
+    with pytest.raises(UnsafeArchiveError, match=r"escapes|absolute"):
         fetch(_spec(base, f"/evil.{kind}", data), root, progress=False)
     assert not (tmp_path / "evil.txt").exists() and not (root / "evil.txt").exists()
     assert not Path("/tmp/evil_abs.txt").exists()

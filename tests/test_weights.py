@@ -87,29 +87,29 @@ def test_hand_layouts_agree_with_formats_module() -> None:
     assert "model.1.sub.1.RDB3.conv5.0.weight" in old
 
 
-@pytest.mark.parametrize(
-    ("layout", "scale"),
-    [
-        ("basicsr_raw", 4),
-        ("params_ema", 4),
-        ("params", 4),
-        ("state_dict", 4),
-        ("module_prefix", 4),
-        ("orig_mod_prefix", 4),
-        ("new_arch", 4),
-        ("new_arch", 8),
-        ("old_arch", 4),
-        ("old_arch", 8),
-        ("basicsr_unshuffle", 2),
-        ("basicsr_unshuffle", 1),
-        ("lightning", 4),
-        ("lightning_averaged", 2),
-    ],
-)
-@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+CASES = [
+    ("basicsr_raw", 4, ".pth"),
+    ("basicsr_raw", 4, ".safetensors"),
+    ("params_ema", 4, ".pth"),
+    ("params", 4, ".pth"),
+    ("state_dict", 4, ".pth"),
+    ("module_prefix", 4, ".pth"),
+    ("orig_mod_prefix", 4, ".pth"),
+    ("new_arch", 4, ".pth"),
+    ("new_arch", 8, ".safetensors"),
+    ("old_arch", 4, ".pth"),
+    ("old_arch", 8, ".pth"),
+    ("old_arch", 4, ".safetensors"),
+    ("old_arch", 4, "legacy.pth"),  # pre-1.6 torch.save format, as the 2018 ESRGAN releases
+    ("basicsr_unshuffle", 2, ".pth"),
+    ("basicsr_unshuffle", 1, ".safetensors"),
+    ("lightning", 4, ".ckpt"),
+    ("lightning_averaged", 2, ".ckpt"),
+]
+
+
+@pytest.mark.parametrize(("layout", "scale", "suffix"), CASES)
 def test_round_trip_every_format(tmp_path: Path, layout: str, scale: int, suffix: str) -> None:
-    if suffix == ".safetensors" and layout not in ("basicsr_raw", "new_arch", "old_arch"):
-        pytest.skip("safetensors holds a flat dict; containers are a pickle thing")
     net = tiny(scale=scale)
     sd = net.state_dict()
     obj: dict = {
@@ -129,7 +129,10 @@ def test_round_trip_every_format(tmp_path: Path, layout: str, scale: int, suffix
             "state_dict": {
                 **{f"generator.{k}": v for k, v in other.items()},
                 **{f"generator_ema.{k}": v for k, v in sd.items()},
-                **{f"discriminator.{k}": v for k, v in VGGStyleDiscriminator(2, 2).state_dict().items()},
+                **{
+                    f"discriminator.{k}": v
+                    for k, v in VGGStyleDiscriminator(2, 2).state_dict().items()
+                },
             },
             "hyper_parameters": {"cfg": OmegaConf.create({"model": {"nf": 8}}), "dir": Path("x")},
             "optimizer_states": [],
@@ -145,6 +148,8 @@ def test_round_trip_every_format(tmp_path: Path, layout: str, scale: int, suffix
     path = tmp_path / f"g{suffix}"
     if suffix == ".safetensors":
         save_file({k: v.contiguous() for k, v in obj.items()}, str(path))
+    elif suffix == "legacy.pth":
+        torch.save(obj, path, _use_new_zipfile_serialization=False)
     else:
         torch.save(obj, path)
     loaded = load_generator(path)
@@ -177,7 +182,10 @@ def test_safetensors_metadata_and_ambiguous_channels(tmp_path: Path) -> None:
         meta = f.metadata()
     assert meta["arch"] == "RRDBNet"
     assert (meta["scale"], meta["num_feat"], meta["num_block"], meta["num_grow_ch"]) == (
-        "4", "8", "2", "4",
+        "4",
+        "8",
+        "2",
+        "4",
     )
     assert (meta["num_in_ch"], meta["num_out_ch"]) == ("12", "3")
     m = load_generator(path)
@@ -266,7 +274,9 @@ def test_malicious_pickle_refused_and_payload_never_runs(tmp_path: Path, writer:
     else:
         path.write_bytes(pickle.dumps(obj))
     for call in (load_generator, load_state_dict):
-        with pytest.raises(UnsafeCheckpointError, match=r"refused.*exec.*nothing was executed") as e:
+        with pytest.raises(
+            UnsafeCheckpointError, match=r"refused.*exec.*nothing was executed"
+        ) as e:
             call(path)
         assert str(path) in str(e.value)
     assert not marker.exists()
@@ -275,10 +285,26 @@ def test_malicious_pickle_refused_and_payload_never_runs(tmp_path: Path, writer:
     assert not marker.exists()
 
 
-def test_pickled_module_refused(tmp_path: Path) -> None:
+def test_pickled_module_is_not_a_state_dict(tmp_path: Path) -> None:
     torch.save(tiny(), tmp_path / "whole.pth")
-    with pytest.raises(UnsafeCheckpointError, match="RRDBNet"):
+    with pytest.raises(CheckpointError, match=r"whole\.pth: holds a pickled Python object"):
         load_generator(tmp_path / "whole.pth")
+
+
+def test_lightning_hparams_with_modules_and_partials_load(tmp_path: Path) -> None:
+    """Hydra ``_partial_`` optimisers / modules in hyper_parameters become inert placeholders."""
+    import functools
+
+    net = tiny()
+    ckpt = {
+        "state_dict": {f"generator.{k}": v for k, v in net.state_dict().items()},
+        "hyper_parameters": {
+            "optimizer": functools.partial(torch.optim.Adam, lr=1e-4),
+            "discriminator": VGGStyleDiscriminator(3, 2),
+        },
+    }
+    torch.save(ckpt, tmp_path / "l.ckpt")
+    assert torch.equal(out(load_generator(tmp_path / "l.ckpt")), out(net))
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
@@ -313,7 +339,9 @@ def test_missing_unexpected_and_wrong_shape_keys(tmp_path: Path) -> None:
     del sd["body.1.rdb3.conv5.bias"]
     path = tmp_path / "m.pth"
     torch.save(sd, path)
-    with pytest.raises(CheckpointError, match=r"m\.pth.*missing keys \['body\.1\.rdb3\.conv5\.bias'\]"):
+    with pytest.raises(
+        CheckpointError, match=r"m\.pth.*missing keys \['body\.1\.rdb3\.conv5\.bias'\]"
+    ):
         load_generator(path)
     assert isinstance(load_generator(path, strict=False), RRDBNet)
 
@@ -322,7 +350,9 @@ def test_missing_unexpected_and_wrong_shape_keys(tmp_path: Path) -> None:
         load_generator(sd)
 
     sd = {**net.state_dict(), "conv_hr.weight": torch.zeros(8, 8, 1, 1)}
-    with pytest.raises(CheckpointError, match=r"'conv_hr\.weight' has shape \(8, 8, 1, 1\).*\(8, 8, 3, 3\)"):
+    with pytest.raises(
+        CheckpointError, match=r"'conv_hr\.weight' has shape \(8, 8, 1, 1\).*\(8, 8, 3, 3\)"
+    ):
         load_generator(sd)
 
     sd = {k: v for k, v in net.state_dict().items() if not k.startswith("conv_up2")}
@@ -363,3 +393,15 @@ def test_interpolate_mismatch_names_key() -> None:
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="alpha"):
             interpolate(a, tiny(2), bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_load_generator_to_cuda(tmp_path: Path) -> None:
+    net = tiny()
+    save_generator(net, tmp_path / "g.safetensors")
+    gpu = load_generator(tmp_path / "g.safetensors", device="cuda")
+    assert next(gpu.parameters()).device.type == "cuda"
+    torch.manual_seed(1)
+    x = torch.rand(1, 3, 8, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(gpu(x.cuda()).cpu(), net(x), rtol=1e-3, atol=1e-4)

@@ -124,8 +124,7 @@ class Upscaler:
         return y if x.dim() == 4 else y[0]
 
     def _upscale_array(self, a: np.ndarray, outscale: float | None) -> np.ndarray:
-        img = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
-        img = img.to(torch.float32).div_(_MAX[a.dtype])
+        img = torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1).div_(_MAX[a.dtype])
         return self._process(img, a.dtype, outscale)
 
     def _process(self, img: torch.Tensor, dtype: np.dtype, outscale: float | None) -> np.ndarray:

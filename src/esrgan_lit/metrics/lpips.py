@@ -41,27 +41,23 @@ def backbone_cache_path(net: str = "alex") -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
-def _load_backbone(net: str, path: Path) -> torch.nn.Module:
-    """Build the torchvision trunk without weights and strict-load ``path`` (never unpickles code)."""
+def _load_backbone(net: str, path: Path) -> dict[str, Tensor]:
+    """Read a torchvision ``net`` state dict from ``path`` (``weights_only``: never runs code)."""
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt, truncated or unsafe pickle
         raise MetricUnavailableError(f"LPIPS backbone weights {path} unreadable: {err}") from err
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]
-    model = _BACKBONES[net][0](weights=None)
-    try:
-        model.load_state_dict(sd)
-    except (RuntimeError, TypeError, AttributeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if not isinstance(sd, dict) or not any(str(k).startswith("features.") for k in sd):
         raise MetricUnavailableError(
-            f"LPIPS backbone weights {path} do not fit torchvision {net}: {reason}"
-        ) from err
-    return model
+            f"LPIPS backbone weights {path} are not a torchvision {net} state dict"
+        )
+    return sd
 
 
-def _build_lpips(net: str, version: str, backbone: torch.nn.Module) -> torch.nn.Module:
-    import lpips  # imported lazily: it prints and touches torchvision at import
+def _build_lpips(net: str, version: str, backbone: dict[str, Tensor], path: Path) -> torch.nn.Module:
+    import lpips  # imported lazily: it touches torchvision at import
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torchvision's `pretrained=` deprecation, from lpips
@@ -79,7 +75,15 @@ def _build_lpips(net: str, version: str, backbone: torch.nn.Module) -> torch.nn.
     # lpips' slices hold the trunk's `features` modules under their original indices.
     for slice_ in model.net.children():
         for name, module in slice_.named_children():
-            module.load_state_dict(backbone.features[int(name)].state_dict())
+            for key, param in module.state_dict().items():
+                src = backbone.get(f"features.{name}.{key}")
+                if src is None or src.shape != param.shape:
+                    got = "missing" if src is None else f"shape {tuple(src.shape)}"
+                    raise MetricUnavailableError(
+                        f"LPIPS backbone weights {path}: features.{name}.{key} {got}, "
+                        f"expected shape {tuple(param.shape)} for torchvision {net}"
+                    )
+                param.copy_(src)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -90,6 +94,7 @@ class LPIPS(Metric):
     """Mean LPIPS distance over images (lower = closer); ``update(preds, target)``, [0, 1] inputs.
 
     Grey (N, 1, H, W) inputs are repeated to three channels; values are clamped to [0, 1].
+    The frozen network is ``self.lpips_net`` (kept out of ``state_dict``).
     Raises :class:`MetricUnavailableError` when the backbone weights are not on this machine.
     """
 
@@ -123,7 +128,9 @@ class LPIPS(Metric):
             )
         self.net_name, self.version, self.crop_border = net, version, int(crop_border)
         self.backbone_path = str(path)
-        self.net = _build_lpips(net, version, _load_backbone(net, path))
+        # Not a registered submodule: the frozen network stays out of checkpoints and state
+        # dicts (alex ~10 MB, vgg ~60 MB); it follows the inputs' device on each update.
+        object.__setattr__(self, "_lpips", _build_lpips(net, version, _load_backbone(net, path), path))
         self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -145,10 +152,18 @@ class LPIPS(Metric):
         p, t = self._prepare(preds, "preds"), self._prepare(target, "target")
         if p.shape != t.shape:
             raise ValueError(f"LPIPS preds and target shapes differ: {tuple(p.shape)} vs {tuple(t.shape)}")
+        net = self._lpips
+        if next(net.parameters()).device != p.device:
+            net.to(p.device)
         with torch.no_grad():
-            d = self.net(p, t, normalize=True).flatten()
+            d = net(p, t, normalize=True).flatten()
         self.total += d.sum().to(self.total)
         self.count += d.numel()
+
+    @property
+    def lpips_net(self) -> torch.nn.Module:
+        """The frozen ``lpips.LPIPS`` network (eval mode, no grad)."""
+        return self._lpips
 
     def compute(self) -> Tensor:
         return self.total / self.count

@@ -125,8 +125,7 @@ def block_dct_features(im: np.ndarray, rows_per_chunk: int = 64) -> np.ndarray:
     ac[0, 0] = False
     gam, cv, ori = [], [], []
     for start in range(0, nbr, rows_per_chunk):
-        d = np.einsum("ki,abij,lj->abkl", c, windows[start : start + rows_per_chunk], c)
-        d = d.reshape(-1, 7, 7)
+        d = (c @ windows[start : start + rows_per_chunk] @ c.T).reshape(-1, 7, 7)
         coeffs = d[:, ac]
         gam.append(ggd_shape(coeffs))
         cv.append(_std_over_mean(np.abs(coeffs), 1e-7))

@@ -24,36 +24,38 @@ _NOR = 6
 
 
 def _resize(a: np.ndarray, *, scale: float | None = None, size: tuple[int, int] | None = None):
-    """MATLAB bicubic ``imresize`` of a float64 2-D array (our exact PyTorch port)."""
-    t = torch.from_numpy(np.ascontiguousarray(a))[None]
+    """MATLAB bicubic ``imresize`` of a stack of float64 2-D arrays (our exact PyTorch port)."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
     out = imresize(t, scale, size=size) if size is not None else imresize(t, scale)
-    return out[0].numpy()
+    return out.numpy()
 
 
-def _normalize_band(pyr: SteerablePyramid, scale: int, orien: int) -> np.ndarray:
-    """One subband of ``norm_sender_normalized`` (3x3 block, parent, neighbours), guard band cut."""
+def _normalize_band(
+    pyr: SteerablePyramid, scale: int, orien: int, parent: np.ndarray | None
+) -> np.ndarray:
+    """One subband of ``norm_sender_normalized`` (3x3 block, parent, neighbours), guard band cut.
+
+    Each interior coefficient is divided by sqrt(v' C^+ v / N), v its 3x3 neighbourhood, parent
+    (bicubic x2 of the coarser band) and the other orientations at the same place, C their
+    covariance over the band (negative eigenvalues clipped, trace kept), N = 9 (+1 with a parent).
+    """
     aux = pyr.bands[scale][orien]
     rows, cols = aux.shape
     inner = (slice(1, rows - 1), slice(1, cols - 1))
     columns = [
         aux[1 - dy : rows - 1 - dy, 1 - dx : cols - 1 - dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
     ]
-    # The release gives a parent only to bands 2..6 of its 13-band list: the first five
-    # fine-scale orientations (a quirk kept for fidelity).
-    has_parent = scale * _NOR + orien + 2 < 13 - _NOR
-    if has_parent:
-        parent = _resize(pyr.bands[scale + 1][orien], scale=2.0)
+    if parent is not None:
         columns.append(parent[inner][: rows - 2, : cols - 2])
     columns += [pyr.bands[scale][k][inner] for k in range(_NOR) if k != orien]
-    y = np.stack([c.reshape(-1) for c in columns], axis=1)
-    divisor = 9 + int(has_parent)
-    cx = y.T @ y / y.shape[0]
+    y = np.stack(columns).reshape(len(columns), -1)  # (features, samples)
+    cx = y @ y.T / y.shape[1]
     lam, q = np.linalg.eigh(cx)
     total, pos = lam.sum(), (lam * (lam > 0)).sum()
     lam = lam * (lam > 0) * total / (pos + (pos == 0))
     cc = (q * lam) @ q.T
     p = np.linalg.pinv(cc, rcond=cc.shape[0] * np.finfo(np.float64).eps, hermitian=True)
-    z = np.sqrt(np.sum((y @ p) * y, axis=1) / divisor)
+    z = np.sqrt(((p @ y) * y).sum(axis=0) / (9 + int(parent is not None)))
     if np.any(z == 0):
         raise ValueError("Ma f2: zero local energy in a subband (is the image constant?)")
     centre = aux[inner].reshape(-1)
@@ -64,27 +66,44 @@ def _normalize_band(pyr: SteerablePyramid, scale: int, orien: int) -> np.ndarray
 
 
 def divisive_normalization(pyr: SteerablePyramid) -> list[np.ndarray]:
-    """The 12 normalised subbands (scale-major), each 2-D with its guard band removed."""
-    return [_normalize_band(pyr, s, o) for s in range(2) for o in range(_NOR)]
+    """The 12 normalised subbands (scale-major), each 2-D with its guard band removed.
+
+    The release gives a parent only to bands 2..6 of its 13-band list, i.e. to the first five
+    fine-scale orientations (a quirk kept for fidelity).
+    """
+    n_parent = _NOR - 1
+    parents = _resize(np.stack(pyr.bands[1][:n_parent]), scale=2.0)
+    out = [_normalize_band(pyr, 0, o, parents[o] if o < n_parent else None) for o in range(_NOR)]
+    return out + [_normalize_band(pyr, 1, o, None) for o in range(_NOR)]
 
 
-def _valid_filter(x: np.ndarray, w1: np.ndarray) -> np.ndarray:
-    """``filter2(w1 * w1', x, 'valid')`` for a separable kernel."""
+def _valid_filter(x: np.ndarray) -> np.ndarray:
+    """``filter2(fspecial('gaussian', 11, 1.5), x, 'valid')`` as two 1-D passes."""
+    w1 = _gaussian_kernel(11, 1.5).sum(axis=1)  # the separable factor: k == outer(w1, w1)
     half = w1.size // 2
     t = ndimage.correlate1d(x, w1, axis=0, mode="constant")[half:-half]
     return ndimage.correlate1d(t, w1, axis=1, mode="constant")[:, half:-half]
 
 
-def ssim_structure(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM contrast-structure term (11x11 Gaussian, sigma 1.5, C2 = (0.03*255)^2, valid)."""
-    k = _gaussian_kernel(11, 1.5)
-    w1 = k.sum(axis=1)  # the separable factor: k == outer(w1, w1)
-    mu1, mu2 = _valid_filter(a, w1), _valid_filter(b, w1)
-    s11 = _valid_filter(a * a, w1) - mu1 * mu1
-    s22 = _valid_filter(b * b, w1) - mu2 * mu2
-    s12 = _valid_filter(a * b, w1) - mu1 * mu2
+class _Local:
+    """Local Gaussian mean and variance of one image, reused across the pairs it is in."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.mu = _valid_filter(x)
+        self.var = _valid_filter(x * x) - self.mu * self.mu
+
+
+def _cs(a: _Local, b: _Local) -> float:
+    """Mean SSIM contrast-structure term ``(2 s_ab + C2) / (s_a^2 + s_b^2 + C2)``, C2 = (0.03*255)^2."""
+    cov = _valid_filter(a.x * b.x) - a.mu * b.mu
     c2 = (0.03 * 255) ** 2
-    return float(np.mean((2 * s12 + c2) / (s11 + s22 + c2)))
+    return float(np.mean((2 * cov + c2) / (a.var + b.var + c2)))
+
+
+def ssim_structure(a: np.ndarray, b: np.ndarray) -> float:
+    """The release's ``ssim_index_new`` structure term (11x11 Gaussian, sigma 1.5, valid)."""
+    return _cs(_Local(a), _Local(b))
 
 
 def global_gsm_features(y: np.ndarray) -> np.ndarray:
@@ -95,14 +114,12 @@ def global_gsm_features(y: np.ndarray) -> np.ndarray:
     for o in range(_NOR):
         pooled = np.concatenate([sub[o].reshape(-1), sub[o + _NOR].reshape(-1)])
         feats.append(float(ggd_shape(pooled)))
-    hi0 = pyr.hi0
-    for s in range(2):
-        for o in range(_NOR):
-            band = pyr.bands[s][o]
-            if band.shape != hi0.shape:
-                band = _resize(band, size=hi0.shape)
-            feats.append(ssim_structure(band, hi0))
+    hi0 = _Local(pyr.hi0)
+    coarse_up = _resize(np.stack(pyr.bands[1]), size=pyr.hi0.shape)
+    for band in [*pyr.bands[0], *coarse_up]:  # fine bands already have hi0's size
+        feats.append(_cs(_Local(band), hi0))
+    fine = [_Local(s) for s in sub[:_NOR]]
     for i in range(_NOR):
         for j in range(i + 1, _NOR):
-            feats.append(ssim_structure(sub[i], sub[j]))
+            feats.append(_cs(fine[i], fine[j]))
     return np.asarray(feats, dtype=np.float64)

@@ -115,7 +115,7 @@ def detect_format(sd: Mapping[str, torch.Tensor], name: str = "<state dict>") ->
         return ESRGAN_NEW
     if "conv_first.weight" in keys and any(re.match(r"body\.\d+\.rdb1\.", k) for k in keys):
         return BASICSR
-    sample = ", ".join(sorted(keys)[:6]) or "(no tensors)"
+    sample = ", ".join(list(sd)[:6]) or "(no tensors)"
     raise CheckpointError(
         f"{name}: unknown generator architecture; keys start with [{sample}]; "
         f"expected one of: {_KNOWN}"

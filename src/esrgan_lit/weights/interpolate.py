@@ -22,8 +22,9 @@ def interpolate(a: Source, b: Source, alpha: float) -> nn.Module:
         raise ValueError(f"interpolate: alpha must be in [0, 1]; got {alpha}")
     sd_a, spec_a, name_a = resolve(a)
     sd_b, spec_b, name_b = resolve(b)
-    only_a = sorted(set(sd_a) - set(sd_b))
-    only_b = sorted(set(sd_b) - set(sd_a))
+    name_a, name_b = f"a ({name_a})", f"b ({name_b})"
+    only_a = [k for k in sd_a if k not in sd_b]
+    only_b = [k for k in sd_b if k not in sd_a]
     if only_a or only_b:
         key, where, other = (only_a[0], name_a, name_b) if only_a else (only_b[0], name_b, name_a)
         raise CheckpointError(
@@ -37,9 +38,7 @@ def interpolate(a: Source, b: Source, alpha: float) -> nn.Module:
                 f"{tuple(sd_b[k].shape)} in {name_b}"
             )
     if spec_a != spec_b:
-        raise CheckpointError(
-            f"cannot interpolate: {name_a} is {spec_a} but {name_b} is {spec_b}"
-        )
+        raise CheckpointError(f"cannot interpolate: {name_a} is {spec_a} but {name_b} is {spec_b}")
     blended = {}
     for k, ta in sd_a.items():
         tb = sd_b[k]

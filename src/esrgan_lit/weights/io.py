@@ -44,11 +44,30 @@ _INERT_PREFIXES = (
     "collections.",
     "datetime.",
     "functools.partial",
+    # Hydra ``_partial_`` optimiser factories and modules kept in Lightning hyper-parameters:
+    # replaced by the placeholder too, so no constructor or __setstate__ of theirs runs.
+    "torch.optim.",
+    "torch.nn.modules.",
+    "esrgan_lit.",
 )
 # Plain data types; listed by full name (a prefix would also admit builtins.eval).
 _INERT_NAMES = {
     f"builtins.{t}"
-    for t in ["bool", "int", "float", "complex", "str", "bytes", "list", "tuple", "dict", "set", "frozenset", "slice", "object"]
+    for t in [
+        "bool",
+        "int",
+        "float",
+        "complex",
+        "str",
+        "bytes",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "frozenset",
+        "slice",
+        "object",
+    ]
 }
 _PREFIXES = ("generator_ema.module.", "generator_ema.", "generator.")
 _WRAPPERS = ("module.", "_orig_mod.")
@@ -73,17 +92,21 @@ def _torch_load(path: Path) -> Any:
         if not zipfile.is_zipfile(path):
             found = _pickle_globals(path) or re.findall(r"GLOBAL ([\w.]+)", str(exc))
             found = [g for g in found if g not in _TORCH_LEGACY]
-            what = f"would import {', '.join(found[:5])}" if found else "is not a tensor pickle"
+            if not found:
+                raise CheckpointError(
+                    f"{path}: cannot read checkpoint: file is truncated, corrupt or not a "
+                    f"PyTorch/safetensors checkpoint ({_first_line(exc)})"
+                ) from None
             raise UnsafeCheckpointError(
-                f"{path}: refused to load: its pickle {what}; nothing was executed"
+                f"{path}: refused to load: its pickle would import {', '.join(found[:5])}; "
+                f"nothing was executed"
             ) from None
         unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         bad = [g for g in unsafe if g not in _INERT_NAMES and not g.startswith(_INERT_PREFIXES)]
         if bad:
             raise UnsafeCheckpointError(
-                f"{path}: refused to load: its pickle would import {', '.join(bad[:5])} "
-                f"(code, or a whole pickled object rather than a state dict); nothing was "
-                f"executed. Save a state dict (or use save_generator) instead."
+                f"{path}: refused to load: its pickle would import {', '.join(bad[:5])}, "
+                f"which is neither tensor data nor a known config class; nothing was executed"
             ) from None
         with torch.serialization.safe_globals([(_Inert, g) for g in unsafe]):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -163,6 +186,11 @@ def unwrap(obj: Any, name: str = "<state dict>") -> StateDict:
     Lightning state dict the EMA generator > the generator (``generator_ema.module.``,
     ``generator_ema.``, ``generator.``); ``module.`` / ``_orig_mod.`` prefixes are dropped.
     """
+    if isinstance(obj, _Inert):
+        raise CheckpointError(
+            f"{name}: holds a pickled Python object (e.g. a whole nn.Module), not a state dict; "
+            f"it was not executed. Save model.state_dict() or use save_generator()"
+        )
     if not isinstance(obj, Mapping):
         raise CheckpointError(
             f"{name}: expected a dict of tensors (a state dict), got {type(obj).__name__}"
@@ -303,4 +331,3 @@ def save_generator(model: nn.Module, path: str | os.PathLike[str]) -> Path:
         else:
             torch.save({"params_ema": sd}, tmp)
     return path
-

@@ -1,0 +1,78 @@
+"""Evaluation CLI: ``python -m esrgan_lit.evaluate generator=PATH|bicubic 'test_dirs=[DIR]'``.
+
+Scores a generator on the papers' protocol (HR mod-cropped, LR by MATLAB bicubic rounded to
+uint8, Y channel, crop border = scale) and writes ``metrics.json``, ``metrics.md`` (with a
+bicubic row), ``per_image.csv`` and ``notes.json`` (why a value is null) into the run directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from esrgan_lit.config import config_dir
+from esrgan_lit.evaluation.common import (
+    device_of,
+    eval_sets,
+    metric_suite,
+    output_dir,
+    progress_bar,
+)
+from esrgan_lit.evaluation.report import write_evaluation
+from esrgan_lit.evaluation.runner import BICUBIC, evaluate_method
+
+
+def load_method(generator: str, device: Any) -> tuple[Any, str]:
+    """``bicubic`` or a checkpoint path -> (generator, label for the tables)."""
+    if str(generator) == BICUBIC:
+        return BICUBIC, "Bicubic"
+    from esrgan_lit.weights import load_generator
+
+    path = Path(str(generator)).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"generator={generator}: no such checkpoint file (or use bicubic)")
+    return load_generator(path, device=str(device)), path.stem
+
+
+def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """Run the evaluation described by ``cfg``; returns the ``metrics.json`` content."""
+    device = device_of(cfg)
+    out = output_dir(cfg)
+    sets = eval_sets(cfg)
+    generator, label = load_method(cfg.generator, device)
+    label = str(cfg.get("name") or label)
+    suite = metric_suite(cfg, device)
+    scale = int(cfg.scale)
+    images = out / "images" if cfg.get("save_images") else None
+    with progress_bar(bool(cfg.get("progress", True))) as progress:
+        main = evaluate_method(
+            generator, sets, suite, method=label, scale=scale, device=device,
+            image_dir=images / label if images else None, progress=progress,
+        )
+        baseline = None
+        if cfg.get("bicubic_row", True):
+            if generator == BICUBIC:
+                baseline = main
+            else:
+                baseline = evaluate_method(
+                    BICUBIC, sets, suite, method="Bicubic", scale=scale, device=device,
+                    image_dir=images / "Bicubic" if images else None, progress=progress,
+                )
+    paths = write_evaluation(
+        out, main, baseline=None if baseline is main else baseline, keys=suite.keys, scale=scale
+    )
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"[esrgan-lit] wrote {', '.join(str(p) for p in paths.values())}")
+    return main.sets
+
+
+@hydra.main(config_path=str(config_dir()), config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""Benchmark evaluation shared by ``esrgan_lit.evaluate`` and ``esrgan_lit.tradeoff``.
+
+``sets`` (what to score), ``suite`` (which metrics, from ``esrgan_lit.metrics``), ``runner``
+(upscale + score one method), ``report`` (JSON / markdown / CSV), ``plot`` (trade-off figure).
+"""
+
+from esrgan_lit.evaluation.runner import BICUBIC, MethodResult, evaluate_method, upscale
+from esrgan_lit.evaluation.sets import EvalSet, datamodule_sets, folder_sets
+from esrgan_lit.evaluation.suite import METRIC_KEYS, MetricSuite
+
+__all__ = [
+    "BICUBIC",
+    "METRIC_KEYS",
+    "EvalSet",
+    "MethodResult",
+    "MetricSuite",
+    "evaluate_method",
+    "datamodule_sets",
+    "folder_sets",
+    "upscale",
+]

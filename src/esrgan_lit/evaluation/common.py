@@ -1,0 +1,112 @@
+"""Config plumbing shared by the ``evaluate`` and ``tradeoff`` entry points."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from esrgan_lit.evaluation.runner import resolve_device
+from esrgan_lit.evaluation.sets import EvalSet, datamodule_sets, folder_sets, present_sets
+from esrgan_lit.evaluation.suite import MetricSuite
+
+
+def _config_sets(data: DictConfig) -> list[EvalSet]:
+    """The test sets (else validation sets) of a data config; absent folders are skipped."""
+    import hydra
+
+    field = "test_sets" if data.get("test_sets") is not None else "val_sets"
+    specs = OmegaConf.to_container(data.get(field) or {}, resolve=True)
+    present, missing = present_sets(specs)  # type: ignore[arg-type]
+    for name, reason in missing.items():
+        print(f"[esrgan-lit] data.{field}.{name} skipped: {reason}")
+    if not present:
+        raise FileNotFoundError(
+            f"none of the sets in data.{field} is on disk ({'; '.join(missing.values())}); "
+            "set data.data_dir / paths.data_dir, data.download=true, or give test_dirs=[...]"
+        )
+    data = data.copy()
+    with open_dict(data):
+        data[field] = present
+        data.train_sets = None
+    return datamodule_sets(hydra.utils.instantiate(data, _convert_="partial"))
+
+
+def eval_sets(cfg: DictConfig) -> list[EvalSet]:
+    """``test_dirs`` folders, then the test sets of ``data=...`` (e.g. ``data=benchmarks``)."""
+    scale = int(cfg.scale)
+    workers = int(cfg.get("num_workers") or 0)
+    sets = folder_sets([str(d) for d in cfg.get("test_dirs") or []], scale, num_workers=workers)
+    if cfg.get("data"):
+        sets += _config_sets(cfg.data)
+    if not sets:
+        raise ValueError(
+            "nothing to evaluate: give test_dirs=[DIR,...] (folders of HR images) or data=benchmarks"
+        )
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"set names must be unique, got {names}")
+    return sets
+
+
+def metric_suite(cfg: DictConfig, device: torch.device) -> MetricSuite:
+    raw = cfg.get("metric_args")
+    args = OmegaConf.to_container(raw, resolve=True) if raw is not None else {}
+    crop = cfg.get("crop_border")
+    suite = MetricSuite(
+        list(cfg.metrics),
+        crop_border=int(cfg.scale if crop is None else crop),
+        metric_args=args,  # type: ignore[arg-type]
+        device=device,
+    )
+    for key, reason in suite.unavailable.items():
+        print(f"[esrgan-lit] {key} unavailable -> null: {reason}")
+    return suite
+
+
+def device_of(cfg: DictConfig) -> torch.device:
+    return resolve_device(str(cfg.get("device") or "auto"))
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    """``output_dir`` when set, else the Hydra run directory (``hydra.run.dir=OUT``)."""
+    if cfg.get("output_dir"):
+        out = Path(str(cfg.output_dir))
+    else:
+        from hydra.core.hydra_config import HydraConfig
+
+        if not HydraConfig.initialized():
+            raise ValueError("output_dir is not set and there is no Hydra run directory")
+        out = Path(HydraConfig.get().runtime.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Any]:
+    """A rich progress bar (images per set), or ``None`` when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as progress:
+        yield progress

@@ -1,0 +1,105 @@
+"""`python -m esrgan_lit.export --model PATH --format onnx|torchscript OUT`.
+
+Both formats take any batch, height and width (a multiple of 2 / 4 for the pixel-unshuffle x2 / x1
+generators). ONNX goes through ``torch.onnx.export(dynamo=True)`` with symbolic dimensions;
+TorchScript through tracing, which is shape-generic for these all-convolutional networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from esrgan_lit.utils.atomic import atomic_write_path
+
+
+def _multiple(model: nn.Module) -> int:
+    scale = int(getattr(model, "scale", 4))
+    return int(getattr(model, "unshuffle", {1: 4, 2: 2}.get(scale, 1)))
+
+
+def _example(model: nn.Module, size: int = 32) -> torch.Tensor:
+    p = next(model.parameters())
+    return torch.rand(1, int(getattr(model, "num_in_ch", 3)), size, size, dtype=p.dtype, device=p.device)
+
+
+def export_onnx(model: nn.Module, out: str | Path, *, opset: int | None = None) -> Path:
+    """Write ``model`` as ONNX with dynamic batch, height and width (input 'input', output 'output')."""
+    model = model.eval()
+    m = _multiple(model)
+    dim = torch.export.Dim
+
+    def spatial(name: str):
+        return dim(name, min=1) if m == 1 else m * dim(name, min=1)
+
+    shapes = {"x": {0: dim("batch", min=1), 2: spatial("height"), 3: spatial("width")}}
+    kwargs = {"opset_version": opset} if opset else {}
+    program = torch.onnx.export(
+        model, (_example(model),), dynamo=True, dynamic_shapes=shapes,
+        input_names=["input"], output_names=["output"], verbose=False, **kwargs,
+    )  # fmt: skip
+    with atomic_write_path(out) as tmp:
+        program.save(str(tmp))
+    return Path(out)
+
+
+def export_torchscript(model: nn.Module, out: str | Path) -> Path:
+    """Write a traced TorchScript module (load with ``torch.jit.load``, any input size)."""
+    model = model.eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(model, _example(model), check_trace=False)
+    with atomic_write_path(out) as tmp:
+        traced.save(str(tmp))
+    return Path(out)
+
+
+def verify_onnx(model: nn.Module, path: str | Path, size: tuple[int, int] = (40, 24)) -> float:
+    """Max |ONNX Runtime - PyTorch| on a random input of a size other than the export example."""
+    import onnxruntime as ort
+
+    m = _multiple(model)
+    x = torch.rand(1, int(getattr(model, "num_in_ch", 3)), size[0] * m, size[1] * m)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        want = model.float().cpu()(x).numpy()
+    return float(abs(got - want).max())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="esrgan-export", description=__doc__.splitlines()[0])
+    p.add_argument("out", type=Path, help="output file (.onnx / .pt)")
+    p.add_argument("--model", required=True, help="generator checkpoint (any supported format)")
+    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: exporter's)")
+    p.add_argument("--verify", action="store_true", help="compare ONNX Runtime with PyTorch")
+    args = p.parse_args(argv)
+    from esrgan_lit.weights import load_generator
+
+    try:
+        model = load_generator(args.model)
+    except Exception as e:
+        print(f"error: cannot load model {args.model}: {e}", file=sys.stderr)
+        return 2
+    if args.format == "onnx":
+        try:
+            import onnx  # noqa: F401  (the exporter needs it; fail with the fix, not a traceback)
+        except ImportError:
+            print("error: ONNX export needs `pip install esrgan-lit[export]`", file=sys.stderr)
+            return 2
+        export_onnx(model, args.out, opset=args.opset)
+        if args.verify:
+            print(f"max |onnxruntime - torch| = {verify_onnx(model, args.out):.3g}")
+    else:
+        export_torchscript(model, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Training entry point: ``python -m esrgan_lit.train experiment=psnr_pretrain`` (``esrgan-train``).
+
+``train(cfg)`` is a plain function (tests call it with a composed config); ``main`` is the thin
+Hydra wrapper. A run directory ends up holding ``checkpoints/last.ckpt``,
+``generator.safetensors`` (EMA weights when the EMA callback is on) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from esrgan_lit.config import config_dir
+
+log = logging.getLogger(__name__)
+
+DATA_HELP = (
+    "Training data not found. Either let the data module fetch it (data.download=true), point it "
+    "at your copy (paths.data_dir=/path or ESRGAN_LIT_DATA_DIR=/path, or the data config's root "
+    "fields), or try the built-in sample photos with data=sample."
+)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The configured dataset is not on disk; the message says how to get it."""
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path`` as given, or ``<run dir>/checkpoints/last.ckpt`` for ``resume=latest``."""
+    ckpt = cfg.get("ckpt_path")
+    resume = cfg.get("resume")
+    if ckpt is None and resume is not None:
+        if str(resume) != "latest":
+            raise ValueError(f"resume={resume!r}: the only shortcut is resume=latest")
+        last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            ckpt = str(last)
+        else:
+            log.warning("resume=latest: no %s yet, starting from scratch", last)
+    if ckpt is not None and not Path(ckpt).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt!r}: no such checkpoint file")
+    return None if ckpt is None else str(ckpt)
+
+
+def _continue_run_dir(cfg: DictConfig, ckpt: str | None) -> None:
+    """Resuming ``DIR/checkpoints/x.ckpt`` keeps writing into ``DIR`` (outputs, logs, W&B)."""
+    if ckpt is None:
+        return
+    ckpt_p = Path(ckpt).resolve()
+    if ckpt_p.parent.name != "checkpoints":
+        return
+    run_dir = ckpt_p.parent.parent
+    if Path(cfg.paths.output_dir).resolve() != run_dir:
+        log.info("resuming: continuing run directory %s", run_dir)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(run_dir)
+
+
+def _multirun_group() -> tuple[str | None, str | None]:
+    """(sweep dir name, job name) when running inside a Hydra multirun, else (None, None)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+    except Exception:
+        return None, None
+    if hc.mode != RunMode.MULTIRUN:
+        return None, None
+    return Path(hc.sweep.dir).name, f"{hc.job.num}:{hc.job.override_dirname}"
+
+
+def _prepare_wandb(cfg: DictConfig) -> None:
+    """Keep one W&B run per run dir (resume continues it) and group multirun jobs by sweep."""
+    wb = (cfg.get("logger") or {}).get("wandb")
+    if wb is None:
+        return
+    id_file = Path(cfg.paths.output_dir) / "wandb_run_id.txt"
+    with open_dict(cfg):
+        if wb.get("id") is None:
+            if id_file.is_file():
+                wb.id = id_file.read_text().strip()
+            else:
+                import wandb.util
+
+                wb.id = wandb.util.generate_id()
+                id_file.parent.mkdir(parents=True, exist_ok=True)
+                id_file.write_text(wb.id + "\n")
+        wb.resume = "allow"
+        if os.environ.get("WANDB_MODE") == "offline":
+            wb.offline = True
+        group, job = _multirun_group()
+        if group is not None:
+            wb.group = wb.get("group") or group
+            wb.name = wb.get("name") or job
+
+
+def instantiate_group(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a group such as ``callbacks`` or ``logger``."""
+    objs: list[Any] = []
+    if not cfg:
+        return objs
+    for name, conf in cfg.items():
+        if isinstance(conf, DictConfig) and "_target_" in conf:
+            log.info("instantiating %s <%s>", name, conf._target_)
+            objs.append(hydra.utils.instantiate(conf, _convert_="all"))
+    return objs
+
+
+def loggable_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved run config without Hydra's own section (for logger hyperparameters)."""
+    return {
+        str(k): OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+        for k in cfg
+        if k != "hydra"
+    }
+
+
+def _callback(callbacks: list[Any], cls_name: str) -> Any:
+    return next((c for c in callbacks if type(c).__name__ == cls_name), None)
+
+
+def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
+    """``val/<Set>/psnr_y`` as logged, or a bare ``psnr_y`` averaged over the validation sets."""
+    if not name:
+        return None
+    if name in metrics:
+        return float(metrics[name])
+    values = [v for k, v in metrics.items() if k.startswith("val/") and k.endswith("/" + name)]
+    if not values:
+        raise KeyError(f"optimized_metric {name!r} was not logged; have {sorted(metrics)}")
+    return float(sum(values) / len(values))
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit (and validate the final generator); returns ``(metrics, objects)``."""
+    ckpt_path = resolve_ckpt_path(cfg)
+    _continue_run_dir(cfg, ckpt_path)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    _prepare_wandb(cfg)
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
+    )
+    objects = {
+        "cfg": cfg,
+        "datamodule": datamodule,
+        "model": model,
+        "callbacks": callbacks,
+        "logger": loggers,
+        "trainer": trainer,
+    }
+    for lg in loggers:
+        lg.log_hyperparams(loggable_config(cfg))
+
+    try:
+        if cfg.get("train", True):
+            trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        export = _callback(callbacks, "ExportOutputs")
+        if cfg.get("final_validate", True) and export is not None:
+            if export.last_val_step != trainer.global_step:
+                trainer.validate(model=model, datamodule=datamodule, verbose=False)
+        if cfg.get("test"):
+            trainer.test(model=model, datamodule=datamodule, verbose=False)
+    except FileNotFoundError as err:
+        if isinstance(err, DataNotFoundError) or "data" not in str(err).lower():
+            raise
+        raise DataNotFoundError(f"{err}\n{DATA_HELP}") from err
+    finally:
+        _finish_wandb(loggers)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    return metrics, objects
+
+
+def _finish_wandb(loggers: list[Any]) -> None:
+    from lightning.pytorch.loggers import WandbLogger
+
+    if any(isinstance(lg, WandbLogger) for lg in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+@hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns the optimised metric for sweepers (optuna)."""
+    metrics, _ = train(cfg)
+    return metric_value(metrics, cfg.get("optimized_metric"))
+
+
+if __name__ == "__main__":
+    main()
