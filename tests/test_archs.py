@@ -11,6 +11,15 @@ from torch import nn
 from esrgan_lit.archs import RRDBNet, SRResNet, UNetDiscriminatorSN, VGGStyleDiscriminator
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks gain nothing from intra-op threads; on a shared 2-core box they thrash."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
@@ -217,6 +226,7 @@ def test_unet_discriminator_skip_switch_and_bad_size() -> None:
 
 
 def test_archs_and_weights_do_not_import_the_training_stack() -> None:
+    import os
     import subprocess
     import sys
 
@@ -226,5 +236,8 @@ def test_archs_and_weights_do_not_import_the_training_stack() -> None:
         "('lightning', 'pytorch_lightning', 'hydra', 'omegaconf')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,15 @@ import torch
 from esrgan_lit.archs import RRDBNet
 from esrgan_lit.convert import main
 from esrgan_lit.weights import load_generator
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks gain nothing from intra-op threads; on a shared 2-core box they thrash."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def tiny_old_arch(path: Path) -> RRDBNet:
@@ -75,6 +85,7 @@ def test_convert_module_entry_point(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr
     assert "nf 8, nb 1, gc 6" in proc.stdout

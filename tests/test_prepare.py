@@ -283,6 +283,7 @@ def test_lmdb_refuses_to_overwrite_and_reports_missing_extra(
     _save(image_folder / "0002.png", np.full((20, 30, 3), 7, np.uint8))  # the source changes
     convert_to_lmdb(image_folder, out, workers=1, progress=False, overwrite=True)
     assert (LmdbReader(out).read("0002") == 7).all()  # no stale handle on the old database
+    LmdbReader(out).close()  # drop this process's open handle
     monkeypatch.setitem(sys.modules, "lmdb", None)
     reader = LmdbReader(out)  # listing keys needs only meta_info.txt
     with pytest.raises(ImportError, match=r"esrgan-lit\[lmdb\]"):

@@ -41,7 +41,7 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Run the evaluation described by ``cfg``; returns the ``metrics.json`` content."""
     device = device_of(cfg)
     out = output_dir(cfg)
-    sets = eval_sets(cfg)
+    sets, skipped = eval_sets(cfg)
     generator, label = load_method(cfg.generator, device)
     label = str(cfg.get("name") or label)
     suite = metric_suite(cfg, device)
@@ -62,7 +62,12 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
                     image_dir=images / "Bicubic" if images else None, progress=progress,
                 )
     paths = write_evaluation(
-        out, main, baseline=None if baseline is main else baseline, keys=suite.keys, scale=scale
+        out,
+        main,
+        baseline=None if baseline is main else baseline,
+        keys=suite.keys,
+        scale=scale,
+        skipped_sets=skipped,
     )
     print(paths["markdown"].read_text(encoding="utf-8"))
     print(f"[esrgan-lit] wrote {', '.join(str(p) for p in paths.values())}")

@@ -1,14 +1,15 @@
 """`python -m esrgan_lit.export --model PATH --format onnx|torchscript OUT`.
 
 Both formats take any batch, height and width (a multiple of 2 / 4 for the pixel-unshuffle x2 / x1
-generators). ONNX goes through ``torch.onnx.export(dynamo=True)`` with symbolic dimensions;
-TorchScript through tracing, which is shape-generic for these all-convolutional networks.
+generators). ONNX goes through torch's TorchScript-based exporter with dynamic axes (``--dynamo`` for the
+``torch.export`` one); TorchScript through tracing, which is shape-generic for these all-convolutional networks.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,9 +29,39 @@ def _example(model: nn.Module, size: int = 32) -> torch.Tensor:
     return torch.rand(1, int(getattr(model, "num_in_ch", 3)), size, size, dtype=p.dtype, device=p.device)
 
 
-def export_onnx(model: nn.Module, out: str | Path, *, opset: int | None = None) -> Path:
-    """Write ``model`` as ONNX with dynamic batch, height and width (input 'input', output 'output')."""
+def export_onnx(
+    model: nn.Module, out: str | Path, *, opset: int | None = None, dynamo: bool = False
+) -> Path:
+    """Write ``model`` as ONNX with dynamic batch, height and width (input 'input', output 'output').
+
+    The TorchScript-based exporter is the default: it is ~20x faster here and gives the same graph
+    for these plain conv nets. ``dynamo=True`` (also the fallback once torch drops the old
+    exporter) uses ``torch.export`` with symbolic dimensions.
+    """
     model = model.eval()
+    with atomic_write_path(out) as tmp:
+        if not dynamo:
+            try:
+                _export_legacy(model, tmp, opset)
+                return Path(out)
+            except (TypeError, RuntimeError, NotImplementedError) as e:  # exporter removed/failed
+                warnings.warn(f"TorchScript ONNX exporter failed ({e}); using dynamo", stacklevel=2)
+        _export_dynamo(model, tmp, opset)
+    return Path(out)
+
+
+def _export_legacy(model: nn.Module, path: Path, opset: int | None) -> None:
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (_example(model),), str(path), dynamo=False, input_names=["input"],
+            output_names=["output"], opset_version=opset or 17,
+            dynamic_axes={"input": axes, "output": {0: "batch", 2: "out_height", 3: "out_width"}},
+        )  # fmt: skip
+
+
+def _export_dynamo(model: nn.Module, path: Path, opset: int | None) -> None:
     m = _multiple(model)
     dim = torch.export.Dim
 
@@ -43,15 +74,14 @@ def export_onnx(model: nn.Module, out: str | Path, *, opset: int | None = None) 
         model, (_example(model),), dynamo=True, dynamic_shapes=shapes,
         input_names=["input"], output_names=["output"], verbose=False, **kwargs,
     )  # fmt: skip
-    with atomic_write_path(out) as tmp:
-        program.save(str(tmp))
-    return Path(out)
+    program.save(str(path))
 
 
 def export_torchscript(model: nn.Module, out: str | Path) -> Path:
     """Write a traced TorchScript module (load with ``torch.jit.load``, any input size)."""
     model = model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript is deprecated upstream but still the format asked for
         traced = torch.jit.trace(model, _example(model), check_trace=False)
     with atomic_write_path(out) as tmp:
         traced.save(str(tmp))
@@ -77,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="generator checkpoint (any supported format)")
     p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: exporter's)")
+    p.add_argument("--dynamo", action="store_true", help="use the torch.export-based ONNX exporter")
     p.add_argument("--verify", action="store_true", help="compare ONNX Runtime with PyTorch")
     args = p.parse_args(argv)
     from esrgan_lit.weights import load_generator
@@ -92,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError:
             print("error: ONNX export needs `pip install esrgan-lit[export]`", file=sys.stderr)
             return 2
-        export_onnx(model, args.out, opset=args.opset)
+        export_onnx(model, args.out, opset=args.opset, dynamo=args.dynamo)
         if args.verify:
             print(f"max |onnxruntime - torch| = {verify_onnx(model, args.out):.3g}")
     else:

@@ -127,7 +127,7 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
     budget = None if cfg.get("rmse_budget") is None else float(cfg.rmse_budget)
     device = device_of(cfg)
     out = output_dir(cfg)
-    sets = eval_sets(cfg)
+    sets, skipped = eval_sets(cfg)
     net_a, net_b = load_generator(psnr_path), load_generator(gan_path)
     suite = metric_suite(cfg, device)
     scale = int(cfg.scale)
@@ -173,6 +173,7 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
         "rows": rows,
         "bicubic": bic_rows,
         "notes": notes,
+        "skipped_sets": skipped,
     }
     write_json(out / "tradeoff.json", summary)
     keys = ["set", "alpha", *[k for k in METRIC_KEYS if k in suite.keys], "num_images", "pirm_region"]

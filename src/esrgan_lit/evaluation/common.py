@@ -15,7 +15,7 @@ from esrgan_lit.evaluation.sets import EvalSet, datamodule_sets, folder_sets, pr
 from esrgan_lit.evaluation.suite import MetricSuite
 
 
-def _config_sets(data: DictConfig) -> list[EvalSet]:
+def _config_sets(data: DictConfig, skipped: dict[str, str]) -> list[EvalSet]:
     """The test sets (else validation sets) of a data config; absent folders are skipped."""
     import hydra
 
@@ -24,6 +24,7 @@ def _config_sets(data: DictConfig) -> list[EvalSet]:
     present, missing = present_sets(specs)  # type: ignore[arg-type]
     for name, reason in missing.items():
         print(f"[esrgan-lit] data.{field}.{name} skipped: {reason}")
+        skipped[name] = reason
     if not present:
         raise FileNotFoundError(
             f"none of the sets in data.{field} is on disk ({'; '.join(missing.values())}); "
@@ -36,13 +37,15 @@ def _config_sets(data: DictConfig) -> list[EvalSet]:
     return datamodule_sets(hydra.utils.instantiate(data, _convert_="partial"))
 
 
-def eval_sets(cfg: DictConfig) -> list[EvalSet]:
-    """``test_dirs`` folders, then the test sets of ``data=...`` (e.g. ``data=benchmarks``)."""
+def eval_sets(cfg: DictConfig) -> tuple[list[EvalSet], dict[str, str]]:
+    """``test_dirs`` folders, then the test sets of ``data=...`` (e.g. ``data=benchmarks``);
+    also the configured sets left out because their folder is absent (name -> reason)."""
+    skipped: dict[str, str] = {}
     scale = int(cfg.scale)
     workers = int(cfg.get("num_workers") or 0)
     sets = folder_sets([str(d) for d in cfg.get("test_dirs") or []], scale, num_workers=workers)
     if cfg.get("data"):
-        sets += _config_sets(cfg.data)
+        sets += _config_sets(cfg.data, skipped)
     if not sets:
         raise ValueError(
             "nothing to evaluate: give test_dirs=[DIR,...] (folders of HR images) or data=benchmarks"
@@ -50,7 +53,7 @@ def eval_sets(cfg: DictConfig) -> list[EvalSet]:
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         raise ValueError(f"set names must be unique, got {names}")
-    return sets
+    return sets, skipped
 
 
 def metric_suite(cfg: DictConfig, device: torch.device) -> MetricSuite:

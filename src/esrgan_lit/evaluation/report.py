@@ -57,6 +57,8 @@ def notes_lines(results: Iterable[MethodResult]) -> list[str]:
     for res in results:
         for set_name, notes in res.notes.items():
             for key, reason in notes.items():
+                if reason.startswith("not requested"):
+                    continue
                 seen.setdefault((key, reason), []).append(f"{res.method}/{set_name}")
     return [f"{key}: null — {reason} ({', '.join(where)})" for (key, reason), where in seen.items()]
 
@@ -101,8 +103,10 @@ def write_evaluation(
     baseline: MethodResult | None,
     keys: Sequence[str],
     scale: int,
+    skipped_sets: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
-    """``metrics.json`` (main method only, exact per-set keys), ``notes.json``, ``metrics.md``
+    """``metrics.json`` (main method only, exact per-set keys), ``notes.json`` (why values are
+    null: method -> set -> metric -> reason; ``_skipped_sets``), ``metrics.md``
     (baseline row first), ``per_image.csv`` (every method), ``bicubic.json`` when a baseline ran."""
     results = [baseline, main] if baseline is not None else [main]
     paths = {
@@ -112,7 +116,10 @@ def write_evaluation(
         "per_image": out_dir / "per_image.csv",
     }
     write_json(paths["metrics"], main.sets)
-    write_json(paths["notes"], {res.method: res.notes for res in results})
+    notes: dict[str, Any] = {res.method: res.notes for res in results}
+    if skipped_sets:
+        notes["_skipped_sets"] = dict(skipped_sets)
+    write_json(paths["notes"], notes)
     table_keys = [k for k in METRIC_KEYS if k in keys]
     write_text(paths["markdown"], markdown_table(results, table_keys, title="Evaluation", scale=scale))
     rows = [row for res in results for row in res.per_image]

@@ -1,0 +1,359 @@
+"""``SRDataModule``: training patches, named validation/test sets and prediction inputs.
+
+Sets are given as ``name -> spec``; a spec is an HR path string or a mapping with ``hr`` and
+optionally ``lr`` (folder, sub-image folder or LMDB), or ``root`` (a folder of HR images, or a
+benchmark folder laid out as ``root/HR`` + ``root/LR_bicubic/X{scale}``). Every file is checked
+in ``setup`` (sizes, partners, truncation) so a bad dataset fails before training starts.
+
+The module shards data itself (the trainer must run with ``use_distributed_sampler=False``):
+training through ``TrainSampler`` (a pure function of seed, epoch and position, resumable
+mid-epoch through ``state_dict``/``load_state_dict``), evaluation through ``ShardSampler``
+(no padding, so DDP metrics equal single-process ones).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from esrgan_lit.data.datasets import EvalDataset, PredictDataset, TrainDataset, eval_collate
+from esrgan_lit.data.pairs import Pair, build_pairs
+from esrgan_lit.data.samplers import ShardSampler, TrainSampler
+from esrgan_lit.data.sources import DataNotFoundError, open_source
+
+log = logging.getLogger(__name__)
+
+HOW_TO_GET_DATA = (
+    "To get the data: set data.download=true to fetch it from the official sites, point "
+    "data.{field} at your own copy, or use the built-in photos with data=sample."
+)
+
+
+def _worker_init(worker_id: int) -> None:
+    """Seed NumPy/random in each worker from torch's per-worker seed (itself from the loader's
+    generator), for any user code that draws from the global generators."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _as_dict(sets: Any, what: str) -> dict[str, Any]:
+    if sets is None:
+        return {}
+    if isinstance(sets, (str, os.PathLike)):
+        return {Path(sets).name: sets}
+    if isinstance(sets, Mapping):
+        if "hr" in sets or "root" in sets:  # a single spec
+            name = Path(str(sets.get("hr") or sets.get("root"))).name
+            return {name: sets}
+        return {str(k): v for k, v in sets.items() if v is not None}
+    return {Path(str(s if isinstance(s, (str, os.PathLike)) else s.get("hr") or s.get("root"))).name
+            + (f"_{i}" if i else ""): s for i, s in enumerate(sets)}
+
+
+class SRDataModule(L.LightningDataModule):
+    """DIV2K / Flickr2K / OST / any folder for training, benchmark sets for validation and test.
+
+    Batches: train ``{"lq": (B,3,p,p), "gt": (B,3,p*s,p*s)}``; val/test ``{"lq": (1,C,h,w),
+    "gt": (1,C,H,W), "name": [stem], "grey": [bool]}`` (C = 1 for grey images); predict
+    ``{"lq", "name", "grey"}``. ``val_dataloader()`` returns one loader per set, named by
+    ``val_set_names`` (same for test and predict).
+    """
+
+    def __init__(
+        self,
+        *,
+        scale: int = 4,
+        gt_size: int = 128,
+        batch_size: int = 16,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        persistent_workers: bool = False,
+        prefetch_factor: int | None = None,
+        train_sets: Any = None,
+        val_sets: Any = None,
+        test_sets: Any = None,
+        predict_sets: Any = None,
+        enlarge_ratio: int = 1,
+        samples_per_epoch: int | None = None,
+        use_hflip: bool = True,
+        use_rot: bool = True,
+        cache: bool = False,
+        cache_threads: int = 4,
+        check_files: str = "quick",
+        skip_bad_files: bool = False,
+        val_batch_size: int = 1,
+        val_num_workers: int | None = None,
+        seed: int = 0,
+        download: bool = False,
+        downloads: Any = None,
+        data_dir: str | None = None,
+        allow_unverified: bool = False,
+        sample_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        if check_files not in ("quick", "full", "none"):
+            raise ValueError(f"data.check_files must be quick|full|none, got {check_files!r}")
+        if gt_size % scale:
+            raise ValueError(f"data.gt_size={gt_size} must be a multiple of scale {scale}")
+        self.save_hyperparameters(logger=False)
+        self.scale, self.gt_size, self.batch_size = int(scale), int(gt_size), int(batch_size)
+        self.num_workers = int(num_workers)
+        self.train_specs = _as_dict(train_sets, "train_sets")
+        self.val_specs = _as_dict(val_sets, "val_sets")
+        self.test_specs = _as_dict(test_sets, "test_sets") if test_sets is not None else None
+        self.predict_specs = _as_dict(predict_sets, "predict_sets")
+        self.train_set: TrainDataset | None = None
+        self.val_sets: list[EvalDataset] = []
+        self.test_sets: list[EvalDataset] = []
+        self.predict_datasets: list[PredictDataset] = []
+        self._sampler: TrainSampler | None = None
+        self._progress = {"epoch": 0, "batches_done": 0}
+        self._pending_resume: dict[str, int] | None = None
+
+    # ----------------------------------------------------------------------------- names
+    @property
+    def val_set_names(self) -> list[str]:
+        return list(self.val_specs)
+
+    @property
+    def test_set_names(self) -> list[str]:
+        return list(self.val_specs if self.test_specs is None else self.test_specs)
+
+    @property
+    def predict_set_names(self) -> list[str]:
+        return list(self.predict_specs)
+
+    # ----------------------------------------------------------------------------- setup
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        world = int(trainer.world_size)
+        if world > 1:
+            connector = getattr(trainer, "_accelerator_connector", None)
+            if getattr(connector, "use_distributed_sampler", False):
+                raise RuntimeError(
+                    "SRDataModule shards the data across ranks itself: run the trainer with "
+                    "use_distributed_sampler=False (trainer.use_distributed_sampler=false)"
+                )
+        return int(trainer.global_rank), world
+
+    def prepare_data(self) -> None:
+        """Build the sample split and/or download archives (Lightning: once per node)."""
+        hp = self.hparams
+        if hp.sample_dir:
+            from esrgan_lit.data.sample import build_sample
+
+            build_sample(hp.sample_dir)
+        if hp.download:
+            if not hp.downloads:
+                raise ValueError("data.download=true but data.downloads lists no archives")
+            from esrgan_lit.data.download import fetch_all
+
+            root = hp.data_dir or os.environ.get("ESRGAN_LIT_DATA_DIR", "data")
+            fetch_all(hp.downloads, root, allow_unverified=hp.allow_unverified)
+
+    def _spec_paths(self, spec: Any) -> tuple[str, str | None]:
+        if isinstance(spec, (str, os.PathLike)):
+            return str(spec), None
+        spec = dict(spec)
+        if spec.get("hr"):
+            return str(spec["hr"]), (str(spec["lr"]) if spec.get("lr") else None)
+        root = Path(os.path.expanduser(str(spec.get("root") or "")))
+        if not str(spec.get("root") or ""):
+            raise ValueError(f"data set spec needs 'hr' or 'root': {spec!r}")
+        if (root / "HR").is_dir():
+            lr = root / "LR_bicubic" / f"X{self.scale}"
+            return str(root / "HR"), (str(lr) if lr.is_dir() else spec.get("lr"))
+        return str(root), (str(spec["lr"]) if spec.get("lr") else None)
+
+    def _pairs(self, name: str, spec: Any, field: str, min_size: int) -> list[Pair]:
+        hp = self.hparams
+        hr_path, lr_path = self._spec_paths(spec)
+        try:
+            hr = open_source(hr_path, what=f"{name}: HR folder", skip_bad_files=hp.skip_bad_files)
+            lr = None
+            if lr_path:
+                lr = open_source(lr_path, what=f"{name}: LR folder", skip_bad_files=hp.skip_bad_files)
+        except DataNotFoundError as err:
+            raise DataNotFoundError(f"{err}. {HOW_TO_GET_DATA.format(field=field)}") from None
+        return build_pairs(
+            hr,
+            lr,
+            scale=self.scale,
+            min_size=min_size,
+            deep=hp.check_files == "full",
+            skip_bad_files=hp.skip_bad_files,
+            what=f"data set {name!r}",
+        ) if hp.check_files != "none" else _unchecked_pairs(hr, lr, self.scale)
+
+    def _eval_sets(self, specs: dict[str, Any], field: str) -> list[EvalDataset]:
+        return [
+            EvalDataset(self._pairs(n, s, f"{field}.{n}.hr", 0), scale=self.scale, name=n)
+            for n, s in specs.items()
+        ]
+
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        if hp.sample_dir:
+            from esrgan_lit.data.sample import build_sample
+
+            build_sample(hp.sample_dir)  # no-op when prepare_data already built it
+        if stage in (None, "fit") and self.train_set is None:
+            if not self.train_specs:
+                raise ValueError("data.train_sets is empty: nothing to train on")
+            pairs = [
+                p
+                for n, s in self.train_specs.items()
+                for p in self._pairs(n, s, f"train_sets.{n}.hr", self.gt_size)
+            ]
+            self.train_set = TrainDataset(
+                pairs, scale=self.scale, gt_size=self.gt_size, use_hflip=hp.use_hflip,
+                use_rot=hp.use_rot, skip_bad_files=hp.skip_bad_files,
+            )
+            if hp.cache:
+                nbytes = self.train_set.fill_cache(hp.cache_threads)
+                log.info("cached %d training images (%.1f MiB)", len(pairs), nbytes / 2**20)
+        if stage in (None, "fit", "validate") and not self.val_sets:
+            self.val_sets = self._eval_sets(self.val_specs, "val_sets")
+        if stage in (None, "test") and not self.test_sets:
+            if self.test_specs is None:
+                self.test_sets = self.val_sets or self._eval_sets(self.val_specs, "val_sets")
+            else:
+                self.test_sets = self._eval_sets(self.test_specs, "test_sets")
+        if stage in (None, "predict") and not self.predict_datasets:
+            self.predict_datasets = [
+                PredictDataset(open_source(_spec_hr(s), what=f"{n}: input folder"))
+                for n, s in self.predict_specs.items()
+            ]
+
+    # ----------------------------------------------------------------------------- loaders
+    def _pin(self) -> bool:
+        return bool(self.hparams.pin_memory) and torch.cuda.is_available()
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            self.setup("fit")
+        assert self.train_set is not None
+        hp = self.hparams
+        rank, world = self._rank_world()
+        total = hp.samples_per_epoch or len(self.train_set) * int(hp.enlarge_ratio)
+        self._sampler = TrainSampler(
+            len(self.train_set), batch_size=self.batch_size, samples_per_epoch=total,
+            seed=hp.seed, rank=rank, world_size=world,
+        )
+        if self._pending_resume is not None:
+            self._sampler.resume(**self._pending_resume)
+            self._pending_resume = None
+        workers = self.num_workers
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=self._sampler,
+            drop_last=True,
+            num_workers=workers,
+            pin_memory=self._pin(),
+            persistent_workers=bool(hp.persistent_workers) and workers > 0,
+            prefetch_factor=hp.prefetch_factor if workers > 0 else None,
+            worker_init_fn=_worker_init,
+            # a private generator: creating iterators never consumes the global torch RNG
+            generator=torch.Generator().manual_seed(int(hp.seed) * 1000 + rank),
+        )
+
+    def _eval_loaders(self, sets: list[Any]) -> list[DataLoader]:
+        rank, world = self._rank_world()
+        hp = self.hparams
+        workers = self.num_workers if hp.val_num_workers is None else int(hp.val_num_workers)
+        return [
+            DataLoader(
+                ds,
+                batch_size=int(hp.val_batch_size),
+                sampler=ShardSampler(len(ds), rank=rank, world_size=world),
+                num_workers=workers,
+                pin_memory=self._pin(),
+                collate_fn=eval_collate,
+                generator=torch.Generator().manual_seed(0),
+            )
+            for ds in sets
+        ]
+
+    def val_dataloader(self) -> list[DataLoader]:
+        if not self.val_sets and self.val_specs:
+            self.setup("validate")
+        return self._eval_loaders(self.val_sets)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        if not self.test_sets:
+            self.setup("test")
+        return self._eval_loaders(self.test_sets)
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        if not self.predict_datasets:
+            self.setup("predict")
+        return self._eval_loaders(self.predict_datasets)
+
+    # ----------------------------------------------------------------------------- resume
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Count training batches actually handed to the model (not prefetched ones)."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.training and self._sampler is not None:
+            epoch = self._sampler.epoch
+            if self._progress["epoch"] != epoch:
+                self._progress = {"epoch": epoch, "batches_done": 0}
+            self._progress["batches_done"] += 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position of the training stream: epoch and batches consumed in it (plus what makes
+        the positions comparable). Lightning stores it in every checkpoint."""
+        rank, world = self._rank_world() if getattr(self, "trainer", None) else (0, 1)
+        return {
+            "epoch": int(self._progress["epoch"]),
+            "batches_done": int(self._progress["batches_done"]),
+            "seed": int(self.hparams.seed),
+            "batch_size": self.batch_size,
+            "world_size": world,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume the training stream right after the last batch the checkpoint had trained on."""
+        for key in ("seed", "batch_size", "world_size"):
+            if key in state and key != "world_size" and state[key] != self.state_dict()[key]:
+                log.warning("resuming with data.%s=%s, checkpoint had %s: the data order differs",
+                            key, self.state_dict()[key], state[key])
+        resume = {"epoch": int(state["epoch"]), "batches_done": int(state["batches_done"])}
+        self._progress = dict(resume)
+        if self._sampler is not None:
+            self._sampler.resume(**resume)
+        else:
+            self._pending_resume = resume
+
+
+def _spec_hr(spec: Any) -> str:
+    if isinstance(spec, (str, os.PathLike)):
+        return str(spec)
+    return str(spec.get("hr") or spec.get("root") or spec.get("lr"))
+
+
+def _unchecked_pairs(hr: Any, lr: Any, scale: int) -> list[Pair]:
+    """``check_files: none``: pair by name only; sizes are checked when each image is read."""
+    from esrgan_lit.data.pairs import _lr_lookup
+
+    table = _lr_lookup(lr.keys(), scale) if lr is not None else {}
+    pairs = []
+    for key in hr.keys():
+        lr_key = table.get(key) if lr is not None else None
+        if lr is not None and lr_key is None:
+            raise DataNotFoundError(f"{hr.describe(key)}: no LR image for it in {lr.root}")
+        pairs.append(Pair(hr, key, lr, lr_key, 0, 0, 3))
+    return pairs

@@ -1,0 +1,259 @@
+"""End-to-end training runs on the built-in sample photos (tiny nets, a few steps)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+from safetensors.torch import load_file
+
+from esrgan_lit.config import config_dir
+from esrgan_lit.train import train
+
+pytest.importorskip("skimage")
+
+TINY = [
+    "data=sample",
+    "trainer=cpu",
+    "model.generator.num_feat=8",
+    "model.generator.num_block=1",
+    "model.generator.num_grow_ch=4",
+    "data.batch_size=2",
+    "data.gt_size=32",
+    "callbacks.model_summary=null",
+    "callbacks.progress_bar=null",
+    "trainer.enable_progress_bar=false",
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    """One sample split for the whole module (built once, reused by every run)."""
+    return str(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def compose_cfg(out: Path, overrides: list[str], data_dir: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[*TINY, f"paths.data_dir={data_dir}", *overrides],
+            return_hydra_config=True,
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.hydra.runtime.output_dir = str(out)
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+def run(out: Path, overrides: list[str], data_dir: str):
+    return train(compose_cfg(out, overrides, data_dir))
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "generator.safetensors")
+
+
+def _ckpt_generator(run_dir: Path) -> dict[str, torch.Tensor]:
+    sd = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    return {k: v for k, v in sd.items() if k.startswith(("generator.", "discriminator."))}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_outputs_determinism_and_gan_stage(tmp_path, data_dir):
+    psnr = ["experiment=psnr_pretrain", "trainer.max_steps=3", "logger=csv"]
+    metrics, objs = run(tmp_path / "a", psnr, data_dir)
+    a = tmp_path / "a"
+    assert objs["trainer"].global_step == 3
+    for name in ("checkpoints/last.ckpt", "generator.safetensors", "metrics.json"):
+        assert (a / name).is_file(), name
+    saved = json.loads((a / "metrics.json").read_text())
+    assert list(saved) == ["sample"]
+    assert saved["sample"]["psnr_y"] == pytest.approx(metrics["val/sample/psnr_y"])
+    assert 5.0 < saved["sample"]["psnr_y"] < 60.0
+    assert "train/l_pix" in (a / "csv" / "metrics.csv").read_text().splitlines()[0]
+    # same command -> same weights
+    run(tmp_path / "b", psnr, data_dir)
+    assert _same(_weights(a), _weights(tmp_path / "b"))
+    assert _same(_ckpt_generator(a), _ckpt_generator(tmp_path / "b"))
+    # a different seed gives different weights
+    run(tmp_path / "c", [*psnr, "seed=7"], data_dir)
+    assert not _same(_weights(a), _weights(tmp_path / "c"))
+
+    # GAN stage from the PSNR model: max_steps counts generator iterations
+    gan = [
+        "experiment=esrgan",
+        f"model.pretrained_generator={a / 'generator.safetensors'}",
+        "model.perceptual_loss=null",
+        "model.discriminator.num_feat=4",
+        "trainer.max_steps=3",
+        "logger=none",
+    ]
+    metrics, objs = run(tmp_path / "g", gan, data_dir)
+    model = objs["model"]
+    assert objs["trainer"].global_step == 3
+    opt_g, opt_d = model.optimizers()
+    for opt in (opt_g.optimizer, opt_d.optimizer):
+        assert {float(s["step"]) for s in opt.state_dict()["state"].values()} == {3.0}
+    assert torch.isfinite(torch.tensor(list(metrics.values()))).all()
+    assert (tmp_path / "g" / "metrics.json").is_file()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("stage", ["psnr", "gan"])
+def test_resume_equals_straight_run(tmp_path, data_dir, stage):
+    """2N straight == N + resume + N (mid-epoch: data order, EMA, optimisers, schedulers)."""
+    base = ["logger=none", "callbacks.model_checkpoint.every_n_train_steps=1000"]
+    if stage == "psnr":
+        base += ["experiment=psnr_pretrain", "model.scheduler.step_size=3"]
+    else:
+        base += [
+            "experiment=esrgan",
+            "model.pretrained_generator=null",
+            "model.perceptual_loss=null",
+            "model.discriminator.num_feat=4",
+            "model.scheduler_g.milestones=[3]",
+            "model.scheduler_d.milestones=[3]",
+        ]
+    run(tmp_path / "straight", [*base, "trainer.max_steps=4", "final_validate=false"], data_dir)
+    run(tmp_path / "resumed", [*base, "trainer.max_steps=2", "final_validate=false"], data_dir)
+    ckpt = tmp_path / "resumed" / "checkpoints" / "last.ckpt"
+    # resuming from DIR/checkpoints/last.ckpt continues DIR, whatever the new run dir is
+    _, objs = run(
+        tmp_path / "elsewhere", [*base, "trainer.max_steps=4", f"ckpt_path={ckpt}"], data_dir
+    )
+    assert objs["trainer"].global_step == 4
+    assert _same(_ckpt_generator(tmp_path / "straight"), _ckpt_generator(tmp_path / "resumed"))
+    assert _same(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
+    assert not (tmp_path / "elsewhere" / "generator.safetensors").exists()
+    # resume=latest finds DIR/checkpoints/last.ckpt by itself
+    _, objs = run(tmp_path / "resumed", [*base, "trainer.max_steps=5", "resume=latest"], data_dir)
+    assert objs["trainer"].global_step == 5
+
+
+def test_missing_data_error_says_how_to_get_it(tmp_path):
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    cfg = compose_cfg(tmp_path / "run", ["experiment=psnr_pretrain", "logger=none"], str(empty))
+    with open_dict(cfg):  # the paper's default data (DIV2K), not the sample photos
+        cfg.data = compose_cfg(tmp_path / "run", ["data=div2k"], str(empty)).data
+    with pytest.raises(Exception) as info:
+        train(cfg)
+    msg = str(info.value)
+    assert "data.download=true" in msg and "data=sample" in msg
+
+
+def _cli(args: list[str], cwd: Path, env_extra: dict | None = None, timeout: int = 300):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env_extra or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "esrgan_lit.train", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_ddp_cpu_two_processes(tmp_path, data_dir):
+    """gloo, 2 ranks x batch 2 == 1 rank x batch 4 (same samples, averaged gradients); GAN runs."""
+    common = [*TINY, f"paths.data_dir={data_dir}", "logger=none", "trainer.max_steps=2"]
+    common = [o for o in common if not o.startswith("data.batch_size")]
+    ddp = tmp_path / "ddp"
+    _cli(
+        ["experiment=psnr_pretrain", *common, "trainer=ddp_cpu", "trainer.devices=2",
+         "data.batch_size=2", f"hydra.run.dir={ddp}"],
+        tmp_path,
+    )  # fmt: skip
+    single = tmp_path / "single"
+    run(single, ["experiment=psnr_pretrain", "logger=none", "trainer.max_steps=2",
+                 "data.batch_size=4"], data_dir)  # fmt: skip
+    a, b = _weights(ddp), _weights(single)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6)
+    m_ddp = json.loads((ddp / "metrics.json").read_text())["sample"]
+    m_one = json.loads((single / "metrics.json").read_text())["sample"]
+    assert m_ddp["psnr_y"] == pytest.approx(m_one["psnr_y"], abs=1e-3)
+    # GAN stage under DDP: G and D synchronised separately, losses finite
+    gan = tmp_path / "gan"
+    _cli(
+        ["experiment=esrgan", *common, "trainer=ddp_cpu", "trainer.devices=2",
+         "data.batch_size=2", f"model.pretrained_generator={ddp / 'generator.safetensors'}",
+         "model.perceptual_loss=null", "model.discriminator.num_feat=4", "logger=csv",
+         f"hydra.run.dir={gan}"],
+        tmp_path,
+    )  # fmt: skip
+    rows = (gan / "csv" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    for col in ("train/l_gan", "train/l_d_real", "train/l_d_fake"):
+        values = [r.split(",")[header.index(col)] for r in rows[1:]]
+        values = [float(v) for v in values if v]
+        assert values and all(torch.isfinite(torch.tensor(values))), col
+    # validation metrics of the DDP run equal a single-process evaluation of its generator
+    from esrgan_lit.metrics import PSNR
+    from esrgan_lit.weights import load_generator
+
+    gen = load_generator(gan / "generator.safetensors")
+    cfg = compose_cfg(tmp_path / "eval", ["experiment=psnr_pretrain"], data_dir)
+    from hydra.utils import instantiate
+
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("validate")
+    metric = PSNR(crop_border=4)
+    with torch.no_grad():
+        for batch in dm.val_dataloader()[0]:
+            metric.update(gen(batch["lq"]).clamp(0, 1), batch["gt"])
+    m_gan = json.loads((gan / "metrics.json").read_text())["sample"]
+    assert m_gan["psnr_y"] == pytest.approx(float(metric.compute()), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_multirun_wandb_offline_grouped(tmp_path, data_dir):
+    """-m seed=1,2 with logger=wandb offline: one offline W&B run per job, same group."""
+    sweep = tmp_path / "sweep"
+    _cli(
+        ["-m", "experiment=psnr_pretrain", *TINY, f"paths.data_dir={data_dir}",
+         "trainer.max_steps=2", "logger=wandb", "seed=1,2", f"hydra.sweep.dir={sweep}"],
+        tmp_path,
+        {"WANDB_MODE": "offline", "WANDB_SILENT": "true"},
+    )  # fmt: skip
+    groups = set()
+    for job in ("0", "1"):
+        d = sweep / job
+        assert (d / "metrics.json").is_file() and (d / "generator.safetensors").is_file()
+        runs = list((d / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, runs
+        run_id = (d / "wandb_run_id.txt").read_text().strip()
+        assert runs[0].name.endswith(run_id)
+        meta = (runs[0] / "files" / "wandb-metadata.json")
+        groups.add(sweep.name)
+        assert runs[0].joinpath(f"run-{run_id}.wandb").is_file()
+        del meta
+    assert len(groups) == 1
