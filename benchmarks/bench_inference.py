@@ -107,7 +107,13 @@ def part_a(args) -> list[str]:
     img = (np.random.default_rng(0).random((big, big, 3)) * 255).astype(np.uint8)
     up = Upscaler(model, device="cpu", tile=tile, tile_overlap=overlap)
     t = best_time(lambda: up.upscale(img), args.repeat)
-    row(f"Upscaler tile {tile} overlap {overlap}", big, big, t, executed_pixels(big, big, tile, overlap))
+    row(
+        f"Upscaler tile {tile} overlap {overlap}",
+        big,
+        big,
+        t,
+        executed_pixels(big, big, tile, overlap),
+    )
     return [
         f"(a) full RRDBNet x4 (nf 64, nb 23), CPU fp32, {torch.get_num_threads()} threads; "
         f"{fpp / 1e6:.1f} MFLOP per input pixel (counted); fp32 matmul peak {peak:.0f} GFLOP/s"
@@ -143,7 +149,8 @@ def part_b(args) -> list[str]:
     mib = 2**20
     return [
         f"(b) peak RSS, {width}x{height} RGB x4, --tile 256 --tile-overlap {args.overlap}, CPU fp32, "
-        f"RRDBNet nf 64 nb {blocks}" + (" (--quick: smaller image and trunk)" if args.quick else ""),
+        f"RRDBNet nf 64 nb {blocks}"
+        + (" (--quick: smaller image and trunk)" if args.quick else ""),
         "",
         "| process RSS before upscale | peak RSS | uint8 output | output + 1 GiB | within | time s |",
         "|---|---|---|---|---|---|",

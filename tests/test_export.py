@@ -53,6 +53,9 @@ def test_torchscript_round_trip(tmp_path):
 
 def test_bad_model_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "x.pth").write_bytes(b"junk")
-    assert main(["--model", str(tmp_path / "x.pth"), "--format", "onnx", str(tmp_path / "o.onnx")]) == 2
+    assert (
+        main(["--model", str(tmp_path / "x.pth"), "--format", "onnx", str(tmp_path / "o.onnx")])
+        == 2
+    )
     assert "x.pth" in capsys.readouterr().err
     assert not (tmp_path / "o.onnx").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -24,11 +25,13 @@ def tiny(scale: int = 4, seed: int = 0) -> RRDBNet:
     return m
 
 
-@pytest.mark.parametrize(("n", "tile", "overlap", "mult"), [(61, 20, 8, 1), (64, 16, 4, 4), (10, 32, 8, 1)])
+@pytest.mark.parametrize(
+    ("n", "tile", "overlap", "mult"), [(61, 20, 8, 1), (64, 16, 4, 4), (10, 32, 8, 1)]
+)
 def test_plan_axis_partitions_and_extends(n, tile, overlap, mult):
     spans = plan_axis(n, tile, overlap, mult)
     assert spans[0].c0 == 0 and spans[-1].c1 == n
-    for a, b in zip(spans, spans[1:]):
+    for a, b in itertools.pairwise(spans):
         assert a.c1 == b.c0  # cores tile the axis with no gap or overlap
     for s in spans:
         assert s.c1 - s.c0 <= max(tile, mult)
@@ -36,7 +39,9 @@ def test_plan_axis_partitions_and_extends(n, tile, overlap, mult):
         assert s.c0 % mult == 0 and s.p0 % mult == 0
 
 
-@pytest.mark.parametrize(("n", "tile", "overlap", "scale"), [(61, 20, 8, 4), (50, 12, 12, 2), (33, 10, 0, 1)])
+@pytest.mark.parametrize(
+    ("n", "tile", "overlap", "scale"), [(61, 20, 8, 4), (50, 12, 12, 2), (33, 10, 0, 1)]
+)
 def test_windows_are_a_partition_of_unity_inside_the_margin(n, tile, overlap, scale):
     spans = plan_axis(n, tile, overlap)
     half = min(overlap, min(s.c1 - s.c0 for s in spans)) / 2
@@ -130,7 +135,7 @@ class FakeOOM(nn.Module):
     def forward(self, x):
         self.sizes.append(tuple(x.shape[-2:]))
         if max(x.shape[-2:]) > self.limit:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate (fake)")
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate (fake)")
         return nn.functional.interpolate(x, scale_factor=2, mode="nearest") * self.w
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from esrgan_lit.metrics import NIQE, MetricUnavailableError, niqe
-from esrgan_lit.metrics.niqe import _aggd, load_pristine_params, niqe_from_y
+from esrgan_lit.metrics import NIQE, MetricUnavailableError
+from esrgan_lit.metrics.niqe import _aggd, load_pristine_params, niqe, niqe_from_y
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -32,6 +32,7 @@ TINY = [
     "callbacks.model_summary=null",
     "callbacks.progress_bar=null",
     "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
 ]
 
 
@@ -83,7 +84,7 @@ def _same(a: dict, b: dict) -> bool:
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_outputs_determinism_and_gan_stage(tmp_path, data_dir):
-    psnr = ["experiment=psnr_pretrain", "trainer.max_steps=3", "logger=csv"]
+    psnr = ["experiment=psnr_pretrain", "trainer.max_steps=3", "logger=csv", "trainer.log_every_n_steps=1"]
     metrics, objs = run(tmp_path / "a", psnr, data_dir)
     a = tmp_path / "a"
     assert objs["trainer"].global_step == 3

@@ -162,4 +162,15 @@ def test_module_entry_point_and_bad_model(tmp_path, model_path):
     assert ok.returncode == 0, ok.stderr
     assert Image.open(tmp_path / "o" / "i.png").size == (12, 12)
     (tmp_path / "bad.pth").write_bytes(b"nope")
-    assert main([str(tmp_path / "i.png"), "-o", str(tmp_path / "o2"), "--model", str(tmp_path / "bad.pth")]) == 2
+    assert (
+        main(
+            [
+                str(tmp_path / "i.png"),
+                "-o",
+                str(tmp_path / "o2"),
+                "--model",
+                str(tmp_path / "bad.pth"),
+            ]
+        )
+        == 2
+    )

@@ -49,8 +49,14 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     images = out / "images" if cfg.get("save_images") else None
     with progress_bar(bool(cfg.get("progress", True))) as progress:
         main = evaluate_method(
-            generator, sets, suite, method=label, scale=scale, device=device,
-            image_dir=images / label if images else None, progress=progress,
+            generator,
+            sets,
+            suite,
+            method=label,
+            scale=scale,
+            device=device,
+            image_dir=images / label if images else None,
+            progress=progress,
         )
         baseline = None
         if cfg.get("bicubic_row", True):
@@ -58,8 +64,14 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
                 baseline = main
             else:
                 baseline = evaluate_method(
-                    BICUBIC, sets, suite, method="Bicubic", scale=scale, device=device,
-                    image_dir=images / "Bicubic" if images else None, progress=progress,
+                    BICUBIC,
+                    sets,
+                    suite,
+                    method="Bicubic",
+                    scale=scale,
+                    device=device,
+                    image_dir=images / "Bicubic" if images else None,
+                    progress=progress,
                 )
     paths = write_evaluation(
         out,

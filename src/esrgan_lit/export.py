@@ -26,7 +26,9 @@ def _multiple(model: nn.Module) -> int:
 
 def _example(model: nn.Module, size: int = 32) -> torch.Tensor:
     p = next(model.parameters())
-    return torch.rand(1, int(getattr(model, "num_in_ch", 3)), size, size, dtype=p.dtype, device=p.device)
+    return torch.rand(
+        1, int(getattr(model, "num_in_ch", 3)), size, size, dtype=p.dtype, device=p.device
+    )
 
 
 def export_onnx(
@@ -81,7 +83,9 @@ def export_torchscript(model: nn.Module, out: str | Path) -> Path:
     """Write a traced TorchScript module (load with ``torch.jit.load``, any input size)."""
     model = model.eval()
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript is deprecated upstream but still the format asked for
+        warnings.simplefilter(
+            "ignore"
+        )  # TorchScript is deprecated upstream but still the format asked for
         traced = torch.jit.trace(model, _example(model), check_trace=False)
     with atomic_write_path(out) as tmp:
         traced.save(str(tmp))

@@ -62,7 +62,9 @@ def _checkpoint(value: Any, field: str) -> Path:
     return path
 
 
-def _markdown(rows: list[dict[str, Any]], score_key: str | None, best: dict, cfg: DictConfig) -> str:
+def _markdown(
+    rows: list[dict[str, Any]], score_key: str | None, best: dict, cfg: DictConfig
+) -> str:
     keys = [k for k in METRIC_KEYS if k in cfg.metrics]
     head = "| Set | α | " + " | ".join(LABELS[k][0] for k in keys) + " | PIRM region |"
     lines = [
@@ -138,14 +140,24 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
         for alpha in alphas:
             model = interpolate(net_a, net_b, alpha)
             res = evaluate_method(
-                model, sets, suite, method=f"alpha={alpha:g}", scale=scale, device=device,
+                model,
+                sets,
+                suite,
+                method=f"alpha={alpha:g}",
+                scale=scale,
+                device=device,
                 progress=progress,
             )
             results.append(res)
             rows += [{"set": s, "alpha": alpha, **v} for s, v in res.sets.items()]
         if cfg.get("bicubic_row", False):
             bicubic = evaluate_method(
-                BICUBIC, sets, suite, method="Bicubic", scale=scale, device=device,
+                BICUBIC,
+                sets,
+                suite,
+                method="Bicubic",
+                scale=scale,
+                device=device,
                 progress=progress,
             )
     score_key = choose_perceptual(rows, str(cfg.get("perceptual_metric") or "auto"))
@@ -160,7 +172,9 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
         plot_path = plot_tradeoff(
             out / "tradeoff.png", by_set, score_key, budget=budget, best=best, references=refs
         )
-    bic_rows = [{"set": s, "alpha": None, **v} for s, v in (bicubic.sets if bicubic else {}).items()]
+    bic_rows = [
+        {"set": s, "alpha": None, **v} for s, v in (bicubic.sets if bicubic else {}).items()
+    ]
     for r in rows + bic_rows:
         r["pirm_region"] = pirm_region(r.get("rmse"))
     summary = {
@@ -176,11 +190,19 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
         "skipped_sets": skipped,
     }
     write_json(out / "tradeoff.json", summary)
-    keys = ["set", "alpha", *[k for k in METRIC_KEYS if k in suite.keys], "num_images", "pirm_region"]
+    keys = [
+        "set",
+        "alpha",
+        *[k for k in METRIC_KEYS if k in suite.keys],
+        "num_images",
+        "pirm_region",
+    ]
     write_text(out / "tradeoff.csv", rows_csv(rows + bic_rows, keys))
     write_text(out / "tradeoff.md", _markdown(rows + bic_rows, score_key, best, cfg))
     per_image = [row for res in results + ([bicubic] if bicubic else []) for row in res.per_image]
-    write_text(out / "per_image.csv", per_image_csv(per_image, [k for k in METRIC_KEYS if k in suite.keys]))
+    write_text(
+        out / "per_image.csv", per_image_csv(per_image, [k for k in METRIC_KEYS if k in suite.keys])
+    )
     print((out / "tradeoff.md").read_text(encoding="utf-8"))
     for line in notes:
         print(f"[esrgan-lit] {line}")

@@ -116,7 +116,9 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
 def loggable_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved run config without Hydra's own section (for logger hyperparameters)."""
     return {
-        str(k): OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+        str(k): OmegaConf.to_container(cfg[k], resolve=True)
+        if OmegaConf.is_config(cfg[k])
+        else cfg[k]
         for k in cfg
         if k != "hydra"
     }

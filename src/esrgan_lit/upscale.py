@@ -14,7 +14,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan_lit.inference.io import READ_EXTS, WRITE_FORMATS, read_image, write_image
+from esrgan_lit.inference.io import (
+    NO_ALPHA_EXTS,
+    READ_EXTS,
+    WRITE_FORMATS,
+    read_image,
+    write_image,
+)
 
 log = logging.getLogger("esrgan_lit.upscale")
 
@@ -24,15 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="esrgan-upscale",
         description="Upscale images with an ESRGAN-family generator (any supported checkpoint).",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs"
+    )
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
-    p.add_argument("--model", required=True, help="generator checkpoint (.pth/.pt/.ckpt/.safetensors)")
+    p.add_argument(
+        "--model", required=True, help="generator checkpoint (.pth/.pt/.ckpt/.safetensors)"
+    )
     p.add_argument("--tile", type=int, default=0, help="tile size in input pixels (0: whole image)")
     p.add_argument("--tile-overlap", type=int, default=32, help="context pixels per tile side")
     p.add_argument("--tile-batch", type=int, default=1, help="tiles per forward pass")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
-    p.add_argument("--outscale", type=float, default=None, help="final scale (default: the model's)")
+    p.add_argument(
+        "--outscale", type=float, default=None, help="final scale (default: the model's)"
+    )
     p.add_argument("--suffix", default="", help="appended to each output's file stem")
     p.add_argument("--ext", choices=("png", "jpg", "webp", "tif"), default=None,
                    help="output format (default: the input's)")  # fmt: skip
@@ -53,7 +65,9 @@ def collect_inputs(inputs: Sequence[str]) -> tuple[list[tuple[Path, Path]], list
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in READ_EXTS)
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in READ_EXTS
+            )
             if not found:
                 errors.append(f"{item}: folder holds no images ({', '.join(READ_EXTS)})")
             pairs += [(p, p.relative_to(path)) for p in found]
@@ -68,9 +82,9 @@ def collect_inputs(inputs: Sequence[str]) -> tuple[list[tuple[Path, Path]], list
 
 
 def output_path(outdir: Path, rel: Path, suffix: str, ext: str | None, has_alpha: bool) -> Path:
-    """OUTDIR/<rel dir>/<stem><suffix><ext>; transparent images never go to JPEG (PNG instead)."""
+    """OUTDIR/<rel dir>/<stem><suffix><ext>; transparent images never go to JPEG/BMP (PNG instead)."""
     out_ext = WRITE_FORMATS[ext] if ext else rel.suffix.lower()
-    if has_alpha and out_ext in (".jpg", ".jpeg"):
+    if has_alpha and out_ext in NO_ALPHA_EXTS:
         out_ext = ".png"
     return outdir / rel.parent / f"{rel.stem}{suffix}{out_ext}"
 
@@ -86,8 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
     try:
         upscaler = _make_upscaler(args)
-    except Exception as e:  # a bad checkpoint is one clear line, not a traceback
-        print(f"error: cannot load model {args.model}: {e}", file=sys.stderr)
+    except Exception as e:  # a bad checkpoint or device is one clear line, not a traceback
+        print(f"error: cannot set up the upscaler (--model {args.model}): {e}", file=sys.stderr)
         return 2
     ok = skipped = 0
     failed = len(errors)

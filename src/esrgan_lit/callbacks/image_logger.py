@@ -45,7 +45,9 @@ class SRImageLogger(Callback):
         self.crop = crop
         self._panels: list[tuple[str, Tensor]] = []
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
         if trainer.sanity_checking or not trainer.is_global_zero or dataloader_idx != 0:
             return
         if not isinstance(outputs, dict) or len(self._panels) >= self.num_images:

@@ -36,7 +36,9 @@ def build_metric(name: str, crop_border: int) -> Metric:
     cls = getattr(M, cls_name)
     if name in ("lpips",):
         return cls(**kwargs)
-    return cls(crop_border=crop_border, **kwargs) if name != "niqe" else cls(crop_border=crop_border)
+    return (
+        cls(crop_border=crop_border, **kwargs) if name != "niqe" else cls(crop_border=crop_border)
+    )
 
 
 def set_names(trainer: L.Trainer, stage: str, count: int) -> list[str]:
@@ -51,7 +53,9 @@ def set_names(trainer: L.Trainer, stage: str, count: int) -> list[str]:
 class SRMetrics(Callback):
     """Accumulates the configured metrics per set and logs them at the end of the epoch."""
 
-    def __init__(self, metrics: tuple[str, ...] | list[str] = ("psnr_y", "ssim_y"), crop_border: int = 4):
+    def __init__(
+        self, metrics: tuple[str, ...] | list[str] = ("psnr_y", "ssim_y"), crop_border: int = 4
+    ):
         self.metric_names = list(metrics)
         self.crop_border = crop_border
         self._metrics: dict[str, dict[str, Metric]] = {}
@@ -108,7 +112,9 @@ class SRMetrics(Callback):
                 )
         self._touched = []
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
         if not trainer.sanity_checking:
             self._update(trainer, pl_module, outputs, dataloader_idx, "val")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,11 @@ def _as_dict(sets: Any, what: str) -> dict[str, Any]:
             name = Path(str(sets.get("hr") or sets.get("root"))).name
             return {name: sets}
         return {str(k): v for k, v in sets.items() if v is not None}
-    return {Path(str(s if isinstance(s, (str, os.PathLike)) else s.get("hr") or s.get("root"))).name
-            + (f"_{i}" if i else ""): s for i, s in enumerate(sets)}
+    return {
+        Path(str(s if isinstance(s, (str, os.PathLike)) else s.get("hr") or s.get("root"))).name
+        + (f"_{i}" if i else ""): s
+        for i, s in enumerate(sets)
+    }
 
 
 class SRDataModule(L.LightningDataModule):
@@ -184,18 +188,24 @@ class SRDataModule(L.LightningDataModule):
             hr = open_source(hr_path, what=f"{name}: HR folder", skip_bad_files=hp.skip_bad_files)
             lr = None
             if lr_path:
-                lr = open_source(lr_path, what=f"{name}: LR folder", skip_bad_files=hp.skip_bad_files)
+                lr = open_source(
+                    lr_path, what=f"{name}: LR folder", skip_bad_files=hp.skip_bad_files
+                )
         except DataNotFoundError as err:
             raise DataNotFoundError(f"{err}. {HOW_TO_GET_DATA.format(field=field)}") from None
-        return build_pairs(
-            hr,
-            lr,
-            scale=self.scale,
-            min_size=min_size,
-            deep=hp.check_files == "full",
-            skip_bad_files=hp.skip_bad_files,
-            what=f"data set {name!r}",
-        ) if hp.check_files != "none" else _unchecked_pairs(hr, lr, self.scale)
+        return (
+            build_pairs(
+                hr,
+                lr,
+                scale=self.scale,
+                min_size=min_size,
+                deep=hp.check_files == "full",
+                skip_bad_files=hp.skip_bad_files,
+                what=f"data set {name!r}",
+            )
+            if hp.check_files != "none"
+            else _unchecked_pairs(hr, lr, self.scale)
+        )
 
     def _eval_sets(self, specs: dict[str, Any], field: str) -> list[EvalDataset]:
         return [
@@ -218,8 +228,12 @@ class SRDataModule(L.LightningDataModule):
                 for p in self._pairs(n, s, f"train_sets.{n}.hr", self.gt_size)
             ]
             self.train_set = TrainDataset(
-                pairs, scale=self.scale, gt_size=self.gt_size, use_hflip=hp.use_hflip,
-                use_rot=hp.use_rot, skip_bad_files=hp.skip_bad_files,
+                pairs,
+                scale=self.scale,
+                gt_size=self.gt_size,
+                use_hflip=hp.use_hflip,
+                use_rot=hp.use_rot,
+                skip_bad_files=hp.skip_bad_files,
             )
             if hp.cache:
                 nbytes = self.train_set.fill_cache(hp.cache_threads)
@@ -249,8 +263,12 @@ class SRDataModule(L.LightningDataModule):
         rank, world = self._rank_world()
         total = hp.samples_per_epoch or len(self.train_set) * int(hp.enlarge_ratio)
         self._sampler = TrainSampler(
-            len(self.train_set), batch_size=self.batch_size, samples_per_epoch=total,
-            seed=hp.seed, rank=rank, world_size=world,
+            len(self.train_set),
+            batch_size=self.batch_size,
+            samples_per_epoch=total,
+            seed=hp.seed,
+            rank=rank,
+            world_size=world,
         )
         if self._pending_resume is not None:
             self._sampler.resume(**self._pending_resume)
@@ -329,9 +347,17 @@ class SRDataModule(L.LightningDataModule):
         """Resume the training stream right after the last batch the checkpoint had trained on."""
         for key in ("seed", "batch_size", "world_size"):
             if key in state and key != "world_size" and state[key] != self.state_dict()[key]:
-                log.warning("resuming with data.%s=%s, checkpoint had %s: the data order differs",
-                            key, self.state_dict()[key], state[key])
+                log.warning(
+                    "resuming with data.%s=%s, checkpoint had %s: the data order differs",
+                    key,
+                    self.state_dict()[key],
+                    state[key],
+                )
         resume = {"epoch": int(state["epoch"]), "batches_done": int(state["batches_done"])}
+        # Lightning warns that a plain DataLoader cannot resume mid-epoch; ours does (above)
+        warnings.filterwarnings(
+            "ignore", message="You're resuming from a checkpoint that ended before"
+        )
         self._progress = dict(resume)
         if self._sampler is not None:
             self._sampler.resume(**resume)

@@ -168,8 +168,12 @@ class EvalDataset(Dataset):
         else:
             lr = _checked_lr(lr, hr, self.scale, self.reader.describe(i))
         lq, gt, grey = _match_channels(lr, hr)
-        return {"lq": to_tensor(lq), "gt": to_tensor(gt), "name": self.reader.pairs[i].name,
-                "grey": grey}
+        return {
+            "lq": to_tensor(lq),
+            "gt": to_tensor(gt),
+            "name": self.reader.pairs[i].name,
+            "grey": grey,
+        }
 
 
 class PredictDataset(Dataset):
@@ -184,13 +188,19 @@ class PredictDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         img = self.source.read(self.keys[i])
-        return {"lq": to_tensor(img), "name": self.keys[i].rsplit("/", 1)[-1],
-                "grey": img.shape[2] == 1}
+        return {
+            "lq": to_tensor(img),
+            "name": self.keys[i].rsplit("/", 1)[-1],
+            "grey": img.shape[2] == 1,
+        }
 
 
 def eval_collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack tensors; keep ``name`` and ``grey`` as plain Python lists (one entry per image)."""
-    out: dict[str, Any] = {"name": [it["name"] for it in items], "grey": [it["grey"] for it in items]}
+    out: dict[str, Any] = {
+        "name": [it["name"] for it in items],
+        "grey": [it["grey"] for it in items],
+    }
     for key in ("lq", "gt"):
         if key in items[0]:
             out[key] = torch.stack([it[key] for it in items])

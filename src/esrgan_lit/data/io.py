@@ -134,7 +134,9 @@ def _decode_png(data: bytes, name: str) -> np.ndarray:
     from torchvision.io import ImageReadMode, decode_png
 
     try:
-        t = decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.UNCHANGED)
+        t = decode_png(
+            torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.UNCHANGED
+        )
     except RuntimeError as err:
         raise ImageReadError(f"{name}: corrupt PNG: {str(err).strip()[:200]}") from err
     arr = t.permute(1, 2, 0).numpy()

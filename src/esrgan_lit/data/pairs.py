@@ -61,7 +61,9 @@ def _lr_lookup(lr_keys: list[str], scale: int) -> dict[str, str]:
     return table
 
 
-def _probe_all(source: ImageSource, keys: list[str], deep: bool) -> dict[str, ImageInfo | Exception]:
+def _probe_all(
+    source: ImageSource, keys: list[str], deep: bool
+) -> dict[str, ImageInfo | Exception]:
     def one(key: str) -> ImageInfo | Exception:
         try:
             return source.info(key, deep=deep)
@@ -131,14 +133,25 @@ def build_pairs(
         pairs.append(Pair(hr, key, lr, lr_key, h, w, info.channels))
     if lr is not None:
         used = {p.lr_key for p in pairs}
-        orphans = [k for k in lr.keys() if k not in used and _normalised_lr_key(k, scale) not in hr_info]
+        orphans = [
+            k for k in lr.keys() if k not in used and _normalised_lr_key(k, scale) not in hr_info
+        ]
         if orphans:
-            log.warning("%s: %d LR images without an HR partner in %s (e.g. %s) are ignored",
-                        what, len(orphans), lr.root, lr.describe(orphans[0]))
+            log.warning(
+                "%s: %d LR images without an HR partner in %s (e.g. %s) are ignored",
+                what,
+                len(orphans),
+                lr.root,
+                lr.describe(orphans[0]),
+            )
     if problems:
         if not skip_bad_files:
             shown = "\n  ".join(problems[:MAX_REPORTED])
-            more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
+            more = (
+                f"\n  ... and {len(problems) - MAX_REPORTED} more"
+                if len(problems) > MAX_REPORTED
+                else ""
+            )
             raise DataCheckError(
                 f"{what}: {len(problems)} bad file(s):\n  {shown}{more}\n"
                 "Fix or remove them, or set data.skip_bad_files=true to skip them with a warning."

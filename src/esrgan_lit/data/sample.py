@@ -111,7 +111,9 @@ def build_sample(root: str | os.PathLike[str]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    root = build_sample(args[0] if args else os.path.join(os.environ.get("ESRGAN_LIT_DATA_DIR", "data"), "sample"))
+    root = build_sample(
+        args[0] if args else os.path.join(os.environ.get("ESRGAN_LIT_DATA_DIR", "data"), "sample")
+    )
     print(root)
     return 0
 

@@ -132,8 +132,9 @@ def open_source(
         raise DataNotFoundError(f"{what} {p} does not exist")
     if not p.is_dir():
         raise DataNotFoundError(f"{what} {p} is not a directory")
-    source: ImageSource = LmdbSource(p) if _is_lmdb(p) else FolderSource(p, skip_bad_files=skip_bad_files)
+    source: ImageSource = (
+        LmdbSource(p) if _is_lmdb(p) else FolderSource(p, skip_bad_files=skip_bad_files)
+    )
     if not source.keys():
         raise DataNotFoundError(f"{what} {p} contains no images")
     return source
-

@@ -56,7 +56,9 @@ def bicubic_lr_window(
     return lr[top - t0 : top - t0 + size_h, left - l0 : left - l0 + size_w]
 
 
-def random_crop_origin(rng: np.random.Generator, h_lr: int, w_lr: int, lq_size: int) -> tuple[int, int]:
+def random_crop_origin(
+    rng: np.random.Generator, h_lr: int, w_lr: int, lq_size: int
+) -> tuple[int, int]:
     """Top-left LR corner of a uniformly random ``lq_size`` patch."""
     top = int(rng.integers(0, h_lr - lq_size + 1))
     left = int(rng.integers(0, w_lr - lq_size + 1))

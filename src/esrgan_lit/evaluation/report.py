@@ -121,7 +121,9 @@ def write_evaluation(
         notes["_skipped_sets"] = dict(skipped_sets)
     write_json(paths["notes"], notes)
     table_keys = [k for k in METRIC_KEYS if k in keys]
-    write_text(paths["markdown"], markdown_table(results, table_keys, title="Evaluation", scale=scale))
+    write_text(
+        paths["markdown"], markdown_table(results, table_keys, title="Evaluation", scale=scale)
+    )
     rows = [row for res in results for row in res.per_image]
     write_text(paths["per_image"], per_image_csv(rows, table_keys))
     if baseline is not None and baseline is not main:

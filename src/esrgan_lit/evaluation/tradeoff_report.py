@@ -83,7 +83,9 @@ def plot_tradeoff(
             continue
         (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=set_name)
         for x, y, alpha in pts:
-            ax.annotate(f"α={alpha:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.annotate(
+                f"α={alpha:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8
+            )
             xs.append(x)
         chosen = (best or {}).get(set_name)
         if chosen is not None:
@@ -92,21 +94,36 @@ def plot_tradeoff(
         for set_name, row in per_set.items():
             if row.get(score_key) is not None and row.get("rmse") is not None:
                 ax.plot(row["rmse"], row[score_key], "kx", ms=8)
-                ax.annotate(f"{label} ({set_name})", (row["rmse"], row[score_key]), fontsize=8,
-                            textcoords="offset points", xytext=(4, -10))
+                ax.annotate(
+                    f"{label} ({set_name})",
+                    (row["rmse"], row[score_key]),
+                    fontsize=8,
+                    textcoords="offset points",
+                    xytext=(4, -10),
+                )
                 xs.append(row["rmse"])
     lo = 0.0
     shades = ("#d8f0d8", "#e8f4e0", "#f4f4e0")
     for (name, bound), shade in zip(PIRM_REGIONS, shades):
         ax.axvspan(lo, bound, color=shade, alpha=0.6, zorder=0)
         ax.axvline(bound, color="grey", lw=0.8, ls=":")
-        ax.text(bound, 1.0, f" {name}: RMSE≤{bound:g}", rotation=90, va="top", ha="right",
-                fontsize=7, transform=ax.get_xaxis_transform())
+        ax.text(
+            bound,
+            1.0,
+            f" {name}: RMSE≤{bound:g}",
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=7,
+            transform=ax.get_xaxis_transform(),
+        )
         lo = bound
     if budget is not None:
         ax.axvline(budget, color="red", lw=1.0, ls="--", label=f"RMSE budget {budget:g}")
     if xs:
-        ax.set_xlim(min(min(xs), PIRM_REGIONS[0][1]) * 0.95, max(max(xs), PIRM_REGIONS[-1][1]) * 1.05)
+        ax.set_xlim(
+            min(min(xs), PIRM_REGIONS[0][1]) * 0.95, max(max(xs), PIRM_REGIONS[-1][1]) * 1.05
+        )
     ax.set_xlabel("RMSE (Y, 0-255) ↓")
     ax.set_ylabel(f"{score_key.upper()} ↓")
     ax.set_title("Perception-distortion trade-off (network interpolation)")

@@ -20,6 +20,7 @@ from esrgan_lit.utils.atomic import atomic_write_path
 READ_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 WRITE_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif",
                  "tiff": ".tif", "bmp": ".bmp"}  # fmt: skip
+NO_ALPHA_EXTS = (".jpg", ".jpeg", ".bmp")  # Pillow drops or refuses alpha in these
 _ORIENTATION = 0x0112
 
 
@@ -78,8 +79,8 @@ def array_to_pil(a: np.ndarray, like_mode: str | None = None) -> Image.Image:
 def write_image(path: str | Path, a: np.ndarray, *, quality: int = 95) -> None:
     """Write (H, W, C) atomically; the format follows the suffix.
 
-    16 bits are kept for PNG and TIFF; JPEG/WebP/BMP get 8 bits (with a warning). JPEG cannot hold
-    alpha: that is an error here (callers pick PNG for transparent images).
+    16 bits are kept for PNG and TIFF; JPEG/WebP/BMP get 8 bits (with a warning). JPEG and BMP cannot
+    hold alpha: that is an error here (callers pick PNG for transparent images).
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -88,8 +89,10 @@ def write_image(path: str | Path, a: np.ndarray, *, quality: int = 95) -> None:
     if a.dtype == np.uint16 and ext not in (".png", ".tif", ".tiff"):
         warnings.warn(f"{path}: {ext} holds 8 bits; 16-bit output reduced", stacklevel=2)
         a = to_uint8(a)
-    if ext in (".jpg", ".jpeg") and a.shape[2] in (2, 4):
-        raise ValueError(f"{path}: JPEG cannot store an alpha channel; write PNG/WebP/TIFF instead")
+    if ext in NO_ALPHA_EXTS and a.shape[2] in (2, 4):
+        raise ValueError(
+            f"{path}: {ext} cannot store an alpha channel; write PNG/WebP/TIFF instead"
+        )
     with atomic_write_path(path) as tmp:
         if a.dtype == np.uint16 and ext == ".png" and a.shape[2] > 1:
             write_png16(tmp, a)

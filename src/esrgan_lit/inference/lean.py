@@ -21,7 +21,9 @@ def is_rrdbnet(model: nn.Module) -> bool:
     return all(hasattr(model, n) for n in names)
 
 
-def rrdbnet_forward(model: nn.Module, x: torch.Tensor, stripe_pixels: int = 1 << 20) -> torch.Tensor:
+def rrdbnet_forward(
+    model: nn.Module, x: torch.Tensor, stripe_pixels: int = 1 << 20
+) -> torch.Tensor:
     """Same result as ``model(x)``; the tail's peak memory scales with ``stripe_pixels`` (output px)."""
     r = getattr(model, "unshuffle", 1)
     if r > 1:
@@ -42,8 +44,10 @@ def rrdbnet_forward(model: nn.Module, x: torch.Tensor, stripe_pixels: int = 1 <<
         part = _tail(model, feat[:, :, a0:a1])
         part = part[:, :, (y0 - a0) * up : (y1 - a0) * up]
         if out is None:
-            out = part.new_empty(part.shape[0], part.shape[1], height * up, width * up)
-            out = out.contiguous(memory_format=_format_of(part))
+            shape = (part.shape[0], part.shape[1], height * up, width * up)
+            out = torch.empty(
+                shape, dtype=part.dtype, device=part.device, memory_format=_format_of(part)
+            )
         out[:, :, y0 * up : y1 * up] = part
     return out
 
@@ -56,6 +60,10 @@ def _tail(model: nn.Module, feat: torch.Tensor) -> torch.Tensor:
 
 
 def _format_of(t: torch.Tensor) -> torch.memory_format:
-    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+    if (
+        t.dim() == 4
+        and t.is_contiguous(memory_format=torch.channels_last)
+        and not t.is_contiguous()
+    ):
         return torch.channels_last
     return torch.contiguous_format

@@ -49,7 +49,9 @@ def read_png16(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path}: PNG without IHDR")
     width, height, depth, ctype, _, _, interlace = header
     if depth != 16 or ctype not in _CHANNELS:
-        raise ValueError(f"{path}: expected a 16-bit grey/RGB/RGBA PNG, got depth {depth} type {ctype}")
+        raise ValueError(
+            f"{path}: expected a 16-bit grey/RGB/RGBA PNG, got depth {depth} type {ctype}"
+        )
     if interlace:
         raise ValueError(f"{path}: interlaced 16-bit PNGs are not supported; re-save without Adam7")
     bpp = 2 * _CHANNELS[ctype]

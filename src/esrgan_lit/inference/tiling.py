@@ -21,6 +21,7 @@ the full float32 output is never held.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ def plan_axis(n: int, tile: int, overlap: int, multiple: int = 1) -> list[Span]:
     bounds = sorted({min(n, multiple * round(i * n / count / multiple)) for i in range(count + 1)})
     bounds[-1] = n
     spans = []
-    for c0, c1 in zip(bounds[:-1], bounds[1:]):
+    for c0, c1 in itertools.pairwise(bounds):
         spans.append(Span(c0, c1, max(0, c0 - overlap), min(n, c1 + overlap)))
     return spans
 
@@ -66,7 +67,10 @@ def axis_window(span: Span, n: int, scale: int, half: float) -> tuple[np.ndarray
     """
     lo = span.c0 - half if span.c0 > 0 else span.p0
     hi = span.c1 + half if span.c1 < n else span.p1
-    o0, o1 = max(span.p0 * scale, math.floor(lo * scale)), min(span.p1 * scale, math.ceil(hi * scale))
+    o0, o1 = (
+        max(span.p0 * scale, math.floor(lo * scale)),
+        min(span.p1 * scale, math.ceil(hi * scale)),
+    )
     x = (np.arange(o0, o1, dtype=np.float64) + 0.5) / scale  # pixel centres in input pixels
     w = np.ones_like(x)
     if span.c0 > 0:
@@ -108,7 +112,10 @@ def upscale_tiled(
         raise ValueError(f"image size {height}x{width} is not a multiple of {multiple}")
     tile = multiple * math.ceil(tile / multiple) if tile > 0 else 0
     overlap = multiple * math.ceil(max(overlap, 0) / multiple)
-    rows, cols = plan_axis(height, tile, overlap, multiple), plan_axis(width, tile, overlap, multiple)
+    rows, cols = (
+        plan_axis(height, tile, overlap, multiple),
+        plan_axis(width, tile, overlap, multiple),
+    )
     min_core = min(s.c1 - s.c0 for s in rows + cols)
     half = min(overlap, min_core) / 2
     out_w = width * scale
@@ -147,6 +154,7 @@ def upscale_tiled(
             acc[:, :keep] = acc[:, done - acc0 : r1 - acc0].clone()
         acc[:, max(keep, 0) :] = 0
         acc0 = done
+
 
 def receptive_radius(model: nn.Module) -> int:
     """Receptive-field radius in input pixels: an upper bound from the model's convolutions.

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -105,7 +104,9 @@ class Upscaler:
             return self._upscale_tensor(image, outscale)
         raise TypeError(f"cannot upscale a {type(image).__name__}; give PIL, ndarray or tensor")
 
-    def upscale_file(self, src: str | Path, dst: str | Path, *, outscale: float | None = None) -> Path:
+    def upscale_file(
+        self, src: str | Path, dst: str | Path, *, outscale: float | None = None
+    ) -> Path:
         """Read ``src`` (any supported format), upscale, write ``dst`` atomically."""
         out = self._upscale_array(read_image(src), outscale)
         write_image(dst, out)
@@ -114,7 +115,9 @@ class Upscaler:
     # ------------------------------------------------------------------ internals
     def _upscale_tensor(self, x: torch.Tensor, outscale: float | None) -> torch.Tensor:
         if not x.is_floating_point() or x.dim() not in (3, 4):
-            raise TypeError(f"tensor images must be float (C,H,W) or (N,C,H,W); got {x.dtype} {tuple(x.shape)}")
+            raise TypeError(
+                f"tensor images must be float (C,H,W) or (N,C,H,W); got {x.dtype} {tuple(x.shape)}"
+            )
         batch = x if x.dim() == 4 else x[None]
         outs = []
         for img in batch:
@@ -124,11 +127,16 @@ class Upscaler:
         return y if x.dim() == 4 else y[0]
 
     def _upscale_array(self, a: np.ndarray, outscale: float | None) -> np.ndarray:
-        img = torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1).div_(_MAX[a.dtype])
+        # Integer pixels stay integer in memory (a quarter of float32); patches convert on the fly.
+        img = torch.from_numpy(np.array(a.transpose(2, 0, 1)))  # own, writable copy
         return self._process(img, a.dtype, outscale)
 
     def _process(self, img: torch.Tensor, dtype: np.dtype, outscale: float | None) -> np.ndarray:
-        """(C, H, W) float [0, 1] on CPU -> (H', W', C) of ``dtype``; C = colour (+ alpha)."""
+        """(C, H, W) uint8/uint16 or float [0, 1] on CPU -> (H', W', C) of ``dtype``.
+
+        C is colour (1 or 3) plus an optional alpha channel.
+        """
+        norm = 1.0 if img.is_floating_point() else _MAX[np.dtype(dtype)]
         channels, height, width = img.shape
         colour = 1 if channels in (1, 2) else 3
         if colour == 3 and self.in_ch == 1:
@@ -136,17 +144,19 @@ class Upscaler:
         m, s = self.multiple, self.scale
         hp, wp = m * math.ceil(height / m), m * math.ceil(width / m)
         if (hp, wp) != (height, width):
-            img = F.pad(img[None], (0, wp - width, 0, hp - height), mode="replicate")[0]
+            img = _pad_edge(img, hp - height, wp - width)
         out = np.empty((hp * s, wp * s, channels), dtype)
-        self._upscale_plane(img[:colour], out[:, :, :colour])
+        self._upscale_plane(img[:colour], out[:, :, :colour], norm)
         if channels > colour:
             alpha = img[colour:]
-            if bool((alpha >= 1.0).all()):
+            if bool((alpha >= norm).all()):
                 out[:, :, colour:] = _MAX[dtype]
             elif self.alpha == "net":
-                self._upscale_plane(alpha, out[:, :, colour:])
+                self._upscale_plane(alpha, out[:, :, colour:], norm)
             else:
-                out[:, :, colour:] = _resize(_to_dtype(alpha, dtype), (hp * s, wp * s))
+                out[:, :, colour:] = _resize(
+                    _to_dtype(alpha.float() / norm, dtype), (hp * s, wp * s)
+                )
         out = out[: height * s, : width * s]
         if outscale is not None and not math.isclose(outscale, s):
             if outscale <= 0:
@@ -154,17 +164,25 @@ class Upscaler:
             out = _resize(out, (round(height * outscale), round(width * outscale)))
         return out
 
-    def _upscale_plane(self, img: torch.Tensor, out: np.ndarray) -> None:
+    def _upscale_plane(self, img: torch.Tensor, out: np.ndarray, norm: float) -> None:
         """Tile ``img`` through the network into ``out``, halving the tile on out-of-memory."""
         tile = self.tile
         while True:
             try:
                 upscale_tiled(
-                    self._run, img, out, scale=self.scale, tile=tile, overlap=self.tile_overlap,
-                    tile_batch=self.tile_batch, multiple=self.multiple,
-                )  # fmt: skip
+                    lambda batch: self._run(batch, norm),
+                    img,
+                    out,
+                    scale=self.scale,
+                    tile=tile,
+                    overlap=self.tile_overlap,
+                    tile_batch=self.tile_batch,
+                    multiple=self.multiple,
+                )
                 return
-            except torch.OutOfMemoryError:
+            except (
+                torch.cuda.OutOfMemoryError
+            ):  # the CUDA allocator's error (torch.OutOfMemoryError)
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 current = tile or max(img.shape[1:])
@@ -173,13 +191,20 @@ class Upscaler:
                     raise RuntimeError(
                         f"out of memory even with tile {current}; try --device cpu"
                     ) from None
-                log.warning("out of memory with tile %s; retrying with tile %d", self.tile or "off", tile)
+                log.warning(
+                    "out of memory with tile %s; retrying with tile %d", self.tile or "off", tile
+                )
                 self.tile = tile  # later images start from the size that worked
 
-    def _run(self, batch: torch.Tensor) -> torch.Tensor:
-        """CPU batch (N, C, h, w) -> CPU float32 output with C channels (grey in, grey out)."""
+    def _run(self, batch: torch.Tensor, norm: float) -> torch.Tensor:
+        """CPU batch (N, C, h, w), pixel values up to ``norm`` -> CPU float32 output in [0, 1].
+
+        Grey batches go through a colour network as three equal channels and come back as their mean.
+        """
         grey = batch.shape[1] == 1 and self.in_ch == 3
-        x = batch.to(self.device, non_blocking=True)
+        x = batch.to(self.device, non_blocking=True).float()
+        if norm != 1.0:
+            x = x / norm
         if grey:
             x = x.expand(-1, 3, -1, -1)
         y = self._forward(self.model, x.to(self.dtype))
@@ -222,6 +247,11 @@ def _probe(model: nn.Module) -> tuple[int, int, int]:
     return int(scale), int(in_ch), int(out_ch)
 
 
+def _pad_edge(img: torch.Tensor, dh: int, dw: int) -> torch.Tensor:
+    """Replicate the last row/column (integer tensors too, which F.pad does not take)."""
+    return torch.from_numpy(np.pad(img.numpy(), ((0, 0), (0, dh), (0, dw)), mode="edge"))
+
+
 def _to_dtype(x: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     """(C, H, W) float [0, 1] -> (H, W, C) of ``dtype``."""
     out = np.empty((x.shape[1], x.shape[2], x.shape[0]), dtype)
@@ -242,9 +272,6 @@ def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
             out[:, :, c] = np.asarray(Image.fromarray(plane, "L").resize((w, h), filt))
         else:  # uint16 and float32 go through Pillow's 32-bit float mode
             r = np.asarray(Image.fromarray(plane.astype(np.float32), "F").resize((w, h), filt))
-            if a.dtype == np.uint16:
-                r = np.clip(np.rint(r), 0, 65535)
-            else:
-                r = np.clip(r, 0.0, 1.0)
+            r = np.clip(np.rint(r), 0, 65535) if a.dtype == np.uint16 else np.clip(r, 0.0, 1.0)
             out[:, :, c] = r
     return out

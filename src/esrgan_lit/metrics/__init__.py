@@ -2,13 +2,14 @@
 
 PSNR/SSIM/RMSE follow the MATLAB protocol of SR papers (uint8, rounded Y, crop border);
 NIQE follows MATLAB's ``niqe``; LPIPS wraps the ``lpips`` package without downloads;
-Ma and the Perceptual Index live in :mod:`esrgan_lit.metrics.ma`.
+Ma and the Perceptual Index live in :mod:`esrgan_lit.metrics.ma`. Per-image functional forms:
+``psnr``, ``ssim``, ``mse_per_image`` (here) and ``esrgan_lit.metrics.niqe.niqe``.
 """
 
 from esrgan_lit.metrics.errors import MetricUnavailableError
 from esrgan_lit.metrics.lpips import LPIPS
 from esrgan_lit.metrics.ma import MaScore, PerceptualIndex
-from esrgan_lit.metrics.niqe import NIQE, niqe
+from esrgan_lit.metrics.niqe import NIQE
 from esrgan_lit.metrics.psnr_ssim import PSNR, RMSE, SSIM, mse_per_image, psnr, ssim
 
 __all__ = [
@@ -21,7 +22,6 @@ __all__ = [
     "MetricUnavailableError",
     "PerceptualIndex",
     "mse_per_image",
-    "niqe",
     "psnr",
     "ssim",
 ]

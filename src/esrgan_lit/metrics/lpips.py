@@ -56,7 +56,9 @@ def _load_backbone(net: str, path: Path) -> dict[str, Tensor]:
     return sd
 
 
-def _build_lpips(net: str, version: str, backbone: dict[str, Tensor], path: Path) -> torch.nn.Module:
+def _build_lpips(
+    net: str, version: str, backbone: dict[str, Tensor], path: Path
+) -> torch.nn.Module:
     import lpips  # imported lazily: it touches torchvision at import
 
     with warnings.catch_warnings():
@@ -66,7 +68,9 @@ def _build_lpips(net: str, version: str, backbone: dict[str, Tensor], path: Path
         )
     lin_path = Path(lpips.__file__).parent / "weights" / f"v{version}" / f"{net}.pth"
     if not lin_path.is_file():
-        raise MetricUnavailableError(f"LPIPS linear weights missing from the lpips package: {lin_path}")
+        raise MetricUnavailableError(
+            f"LPIPS linear weights missing from the lpips package: {lin_path}"
+        )
     lin_sd = torch.load(lin_path, map_location="cpu", weights_only=True)
     missing = [k for k in model.state_dict() if re.match(r"lin\d+\.", k) and k not in lin_sd]
     if missing:
@@ -130,7 +134,9 @@ class LPIPS(Metric):
         self.backbone_path = str(path)
         # Not a registered submodule: the frozen network stays out of checkpoints and state
         # dicts (alex ~10 MB, vgg ~60 MB); it follows the inputs' device on each update.
-        object.__setattr__(self, "_lpips", _build_lpips(net, version, _load_backbone(net, path), path))
+        object.__setattr__(
+            self, "_lpips", _build_lpips(net, version, _load_backbone(net, path), path)
+        )
         self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -151,7 +157,9 @@ class LPIPS(Metric):
     def update(self, preds: Tensor, target: Tensor) -> None:
         p, t = self._prepare(preds, "preds"), self._prepare(target, "target")
         if p.shape != t.shape:
-            raise ValueError(f"LPIPS preds and target shapes differ: {tuple(p.shape)} vs {tuple(t.shape)}")
+            raise ValueError(
+                f"LPIPS preds and target shapes differ: {tuple(p.shape)} vs {tuple(t.shape)}"
+            )
         net = self._lpips
         if next(net.parameters()).device != p.device:
             net.to(p.device)

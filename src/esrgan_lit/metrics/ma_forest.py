@@ -83,7 +83,9 @@ class RegressionForest:
             raise ValueError(f"{where}: tree_offsets must rise from 0 to the node count {n}")
         for name in ("threshold", "left", "right", "value"):
             if getattr(self, name).shape != (n,):
-                raise ValueError(f"{where}: {name} has shape {getattr(self, name).shape}, want ({n},)")
+                raise ValueError(
+                    f"{where}: {name} has shape {getattr(self, name).shape}, want ({n},)"
+                )
         internal = self.feature >= 0
         if np.any(self.feature[internal] >= num_features) or np.any(self.feature < -1):
             raise ValueError(f"{where}: feature index outside [-1, {num_features})")
@@ -192,7 +194,9 @@ def forest_from_sklearn(estimator: Any) -> RegressionForest:
         values.append(np.asarray(tree.value, dtype=np.float64).reshape(tree.node_count, -1)[:, 0])
         offsets.append(offsets[-1] + tree.node_count)
     cat = np.concatenate
-    return RegressionForest(np.array(offsets), cat(feats), cat(thrs), cat(lefts), cat(rights), cat(values))
+    return RegressionForest(
+        np.array(offsets), cat(feats), cat(thrs), cat(lefts), cat(rights), cat(values)
+    )
 
 
 def _forest_from_regrf(rf: Any) -> RegressionForest:
@@ -217,7 +221,9 @@ def _forest_from_regrf(rf: Any) -> RegressionForest:
         values.append(avnode[:n, t])
         offsets.append(offsets[-1] + int(n))
     cat = np.concatenate
-    return RegressionForest(np.array(offsets), cat(feats), cat(thrs), cat(lefts), cat(rights), cat(values))
+    return RegressionForest(
+        np.array(offsets), cat(feats), cat(thrs), cat(lefts), cat(rights), cat(values)
+    )
 
 
 def forests_from_matlab(path: str | os.PathLike[str]) -> MaForests:

@@ -23,7 +23,9 @@ __all__ = ["divisive_normalization", "global_gsm_features", "ssim_structure"]
 _NOR = 6
 
 
-def _resize(a: np.ndarray, *, scale: float | None = None, size: tuple[int, int] | None = None):
+def _resize(
+    a: np.ndarray, *, scale: float | None = None, size: tuple[int, int] | None = None
+) -> np.ndarray:
     """MATLAB bicubic ``imresize`` of a stack of float64 2-D arrays (our exact PyTorch port)."""
     t = torch.from_numpy(np.ascontiguousarray(a))
     out = imresize(t, scale, size=size) if size is not None else imresize(t, scale)
@@ -43,10 +45,12 @@ def _normalize_band(
     rows, cols = aux.shape
     inner = (slice(1, rows - 1), slice(1, cols - 1))
     columns = [
-        aux[1 - dy : rows - 1 - dy, 1 - dx : cols - 1 - dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+        aux[1 - dy : rows - 1 - dy, 1 - dx : cols - 1 - dx]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
     ]
     if parent is not None:
-        columns.append(parent[inner][: rows - 2, : cols - 2])
+        columns.append(parent[inner])  # parent may be one pixel larger: cut like aux
     columns += [pyr.bands[scale][k][inner] for k in range(_NOR) if k != orien]
     y = np.stack(columns).reshape(len(columns), -1)  # (features, samples)
     cx = y @ y.T / y.shape[1]

@@ -45,7 +45,11 @@ def load_pristine_params(path: str | Path | None = None) -> dict[str, Tensor]:
     except (OSError, ValueError) as err:
         raise MetricUnavailableError(f"NIQE pristine model not readable: {err}") from err
     out = {}
-    for key, shape in (("mu_pris_param", (1, 36)), ("cov_pris_param", (36, 36)), ("gaussian_window", (7, 7))):
+    for key, shape in (
+        ("mu_pris_param", (1, 36)),
+        ("cov_pris_param", (36, 36)),
+        ("gaussian_window", (7, 7)),
+    ):
         if key not in data or data[key].shape != shape:
             raise MetricUnavailableError(f"{where}: expected array {key!r} of shape {shape}")
         out[key] = torch.from_numpy(np.asarray(data[key], dtype=np.float64))
@@ -173,7 +177,11 @@ def niqe_from_y(img: Tensor, params: dict[str, Tensor], block_size: int = 96) ->
     clean = feat.nan_to_num(0.0) * valid
     centred = (clean - clean.sum(dim=1, keepdim=True) / nv.unsqueeze(1)) * valid
     cov = centred.transpose(1, 2) @ centred / (nv.unsqueeze(-1) - 1)
-    ok = (nv.squeeze(-1) >= 2) & torch.isfinite(cov).flatten(1).all(dim=1) & torch.isfinite(mu).all(1)
+    ok = (
+        (nv.squeeze(-1) >= 2)
+        & torch.isfinite(cov).flatten(1).all(dim=1)
+        & torch.isfinite(mu).all(1)
+    )
     mu_p = params["mu_pris_param"].to(dev)
     pooled = (params["cov_pris_param"].to(dev) + torch.where(ok[:, None, None], cov, 0.0)) / 2
     d = (mu_p - torch.where(ok[:, None], mu, 0.0)).unsqueeze(1)  # (N, 1, 36)

@@ -71,7 +71,9 @@ def mse_per_image(
     round_y: bool = True,
 ) -> Tensor:
     """Mean squared error per image on the 0..255 scale, shape (N,), float64."""
-    p, t = _pair(preds, target, crop_border=crop_border, test_y_channel=test_y_channel, round_y=round_y)
+    p, t = _pair(
+        preds, target, crop_border=crop_border, test_y_channel=test_y_channel, round_y=round_y
+    )
     return (p - t).square().flatten(1).mean(dim=1)
 
 
@@ -117,7 +119,9 @@ def ssim(
 
     Multi-channel inputs (``test_y_channel=False``) average the per-channel SSIM maps' means.
     """
-    p, t = _pair(preds, target, crop_border=crop_border, test_y_channel=test_y_channel, round_y=round_y)
+    p, t = _pair(
+        preds, target, crop_border=crop_border, test_y_channel=test_y_channel, round_y=round_y
+    )
     n, c, h, w = p.shape
     if min(h, w) < 11:
         raise ValueError(f"SSIM needs at least 11x11 pixels after cropping, got {h}x{w}")
@@ -206,4 +210,3 @@ class RMSE(_MeanOverImages):
 
     def compute(self) -> Tensor:
         return torch.sqrt(self.total / self.count)
-

@@ -2,9 +2,9 @@
 
 Reading never runs pickled code: pickles go through ``torch.load(weights_only=True)``,
 ``.safetensors`` through safetensors. Lightning checkpoints may carry hyper-parameters pickled
-as config objects (OmegaConf, ``pathlib``...); those globals are replaced by an inert placeholder
-class instead of being imported. Anything else (``os.system``, ``builtins.eval``, a pickled
-``nn.Module``) is refused.
+as objects (OmegaConf configs, ``pathlib`` paths, Hydra ``_partial_`` optimisers, modules); those
+globals are bound to an inert placeholder class, so none of their code runs and the tensors
+still load. Any other global (``os.system``, ``builtins.exec``, ...) is refused outright.
 """
 
 from __future__ import annotations
