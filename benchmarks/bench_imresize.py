@@ -80,7 +80,9 @@ def main() -> None:
             return y
 
         tg, _ = best_of(on_gpu, 10)
-        print(f"{'esrgan_lit imresize float32 CUDA':<34}{tg * 1e3:>10.2f}{t_np / tg:>10.1f}{'':>14}")
+        print(
+            f"{'esrgan_lit imresize float32 CUDA':<34}{tg * 1e3:>10.2f}{t_np / tg:>10.1f}{'':>14}"
+        )
     print("target: >= 20x vs the NumPy port (float32 row)")
 
 

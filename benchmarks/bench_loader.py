@@ -52,10 +52,12 @@ def make_data(root: Path, n_images: int) -> dict[str, Path]:
             for left in range(0, hr.shape[1] - 480 + 1, 240):
                 k += 1
                 Image.fromarray(hr[top : top + 480, left : left + 480]).save(
-                    dirs["sub_hr"] / f"{i:04d}_s{k:03d}.png")
+                    dirs["sub_hr"] / f"{i:04d}_s{k:03d}.png"
+                )
                 lt, ll = top // SCALE, left // SCALE
                 Image.fromarray(lr[lt : lt + 120, ll : ll + 120]).save(
-                    dirs["sub_lr"] / f"{i:04d}_s{k:03d}.png")
+                    dirs["sub_lr"] / f"{i:04d}_s{k:03d}.png"
+                )
     try:
         from esrgan_lit.data import lmdb_io
 
@@ -73,10 +75,17 @@ def make_data(root: Path, n_images: int) -> dict[str, Path]:
 
 
 def patches_per_s(hr: Path, lr: Path, workers: int, batches: int, cache: bool = False) -> float:
-    dm = SRDataModule(scale=SCALE, gt_size=GT, batch_size=BATCH, num_workers=workers,
-                      train_sets={"t": {"hr": str(hr), "lr": str(lr)}}, cache=cache,
-                      samples_per_epoch=BATCH * (batches + 1), persistent_workers=False,
-                      pin_memory=False)
+    dm = SRDataModule(
+        scale=SCALE,
+        gt_size=GT,
+        batch_size=BATCH,
+        num_workers=workers,
+        train_sets={"t": {"hr": str(hr), "lr": str(lr)}},
+        cache=cache,
+        samples_per_epoch=BATCH * (batches + 1),
+        persistent_workers=False,
+        pin_memory=False,
+    )
     dm.setup("fit")
     it = iter(dm.train_dataloader())
     next(it)  # start-up not timed
@@ -104,13 +113,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         dirs = make_data(Path(tmp), args.images)
-        print(f"made {args.images} 2040x1356 photos and their sub-images in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"made {args.images} 2040x1356 photos and their sub-images in {time.perf_counter() - t0:.0f} s"
+        )
         bound = decode_bound(dirs)
-        rows = [("full 2K PNG", dirs["hr"], dirs["lr"], False, max(1, args.batches // 2)),
-                ("sub-images 480 PNG", dirs["sub_hr"], dirs["sub_lr"], False, args.batches)]
+        rows = [
+            ("full 2K PNG", dirs["hr"], dirs["lr"], False, max(1, args.batches // 2)),
+            ("sub-images 480 PNG", dirs["sub_hr"], dirs["sub_lr"], False, args.batches),
+        ]
         if "lmdb_png_hr" in dirs:
-            rows += [("LMDB sub-images (PNG)", dirs["lmdb_png_hr"], dirs["lmdb_png_lr"], False, args.batches),
-                     ("LMDB sub-images (raw)", dirs["lmdb_raw_hr"], dirs["lmdb_raw_lr"], False, args.batches * 4)]
+            rows += [
+                (
+                    "LMDB sub-images (PNG)",
+                    dirs["lmdb_png_hr"],
+                    dirs["lmdb_png_lr"],
+                    False,
+                    args.batches,
+                ),
+                (
+                    "LMDB sub-images (raw)",
+                    dirs["lmdb_raw_hr"],
+                    dirs["lmdb_raw_lr"],
+                    False,
+                    args.batches * 4,
+                ),
+            ]
         rows.append(("full 2K PNG + RAM cache", dirs["hr"], dirs["lr"], True, args.batches * 4))
         print(f"\npatches/s, gt {GT}, batch {BATCH} (decode bound, 1 process: {bound:.0f} pairs/s)")
         print(f"{'source':<26}{'0 workers':>11}{'1 worker':>11}{'2 workers':>11}{'2w / bound':>12}")

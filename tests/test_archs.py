@@ -11,15 +11,6 @@ from torch import nn
 from esrgan_lit.archs import RRDBNet, SRResNet, UNetDiscriminatorSN, VGGStyleDiscriminator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks gain nothing from intra-op threads; on a shared 2-core box they thrash."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 

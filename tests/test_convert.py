@@ -15,15 +15,6 @@ from esrgan_lit.convert import main
 from esrgan_lit.weights import load_generator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks gain nothing from intra-op threads; on a shared 2-core box they thrash."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_old_arch(path: Path) -> RRDBNet:
     """Write a tiny x4 net in the original ESRGAN old-arch layout (keys from the issue)."""
     torch.manual_seed(0)

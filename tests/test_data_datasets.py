@@ -27,8 +27,9 @@ def _rand(h: int, w: int, seed: int, c: int = 3) -> np.ndarray:
 
 
 def _pairs(hr: Path, lr: Path | None, scale: int = 4, min_size: int = 0):
-    return build_pairs(open_source(hr), open_source(lr) if lr else None, scale=scale,
-                       min_size=min_size)
+    return build_pairs(
+        open_source(hr), open_source(lr) if lr else None, scale=scale, min_size=min_size
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,8 +97,13 @@ def test_dihedral_gives_eight_distinct_transforms() -> None:
 def test_generated_lr_equals_full_image_bicubic(tmp_path: Path) -> None:
     hr = _rand(70, 61, 8)
     _save(tmp_path / "hr" / "a.png", hr)
-    ds = TrainDataset(_pairs(tmp_path / "hr", None, min_size=24), scale=4, gt_size=24,
-                      use_hflip=False, use_rot=False)
+    ds = TrainDataset(
+        _pairs(tmp_path / "hr", None, min_size=24),
+        scale=4,
+        gt_size=24,
+        use_hflip=False,
+        use_rot=False,
+    )
     full_lr = bicubic_lr(hr[:68, :60], 4)
     ref = torch.from_numpy(hr[:68, :60].transpose(2, 0, 1)).double()
     expect = torch.floor(imresize(ref, 0.25) + 0.5).clamp(0, 255).numpy().transpose(1, 2, 0)
@@ -111,7 +117,9 @@ def test_generated_lr_equals_full_image_bicubic(tmp_path: Path) -> None:
             for left in range(0, 60 - 24 + 1, 4):
                 if np.array_equal(hr[top : top + 24, left : left + 24], gt):
                     lq = np.round(item["lq"].numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
-                    assert np.array_equal(lq, full_lr[top // 4 : top // 4 + 6, left // 4 : left // 4 + 6])
+                    assert np.array_equal(
+                        lq, full_lr[top // 4 : top // 4 + 6, left // 4 : left // 4 + 6]
+                    )
                     hits += 1
     assert hits == 12
     # the window helper at every corner and edge
@@ -127,10 +135,17 @@ def test_sixteen_bit_and_grey_training_images(tmp_path: Path) -> None:
     (tmp_path / "hr").mkdir()
     write_png16(tmp_path / "hr" / "deep.png", arr16)
     _save(tmp_path / "hr" / "grey.png", _rand(32, 32, 5, c=1))
-    ds = TrainDataset(_pairs(tmp_path / "hr", None, min_size=32), scale=4, gt_size=32,
-                      use_hflip=False, use_rot=False)
+    ds = TrainDataset(
+        _pairs(tmp_path / "hr", None, min_size=32),
+        scale=4,
+        gt_size=32,
+        use_hflip=False,
+        use_rot=False,
+    )
     deep, grey = ds[(0, 0)], ds[(1, 0)]
-    torch.testing.assert_close(deep["gt"], torch.from_numpy(arr16.transpose(2, 0, 1) / 65535.0).float())
+    torch.testing.assert_close(
+        deep["gt"], torch.from_numpy(arr16.transpose(2, 0, 1) / 65535.0).float()
+    )
     assert grey["gt"].shape == (3, 32, 32)
     torch.testing.assert_close(grey["gt"][0], grey["gt"][2], rtol=0, atol=0)
 
@@ -145,14 +160,22 @@ def test_eval_dataset_mod_crops_and_generates_matlab_lr(tmp_path: Path) -> None:
     assert pic["gt"].shape == (3, 100, 88) and pic["lq"].shape == (3, 25, 22)
     lr = bicubic_lr(hr[:100, :88], 4)
     torch.testing.assert_close(pic["lq"], torch.from_numpy(lr.transpose(2, 0, 1) / 255.0).float())
-    assert mono["grey"] is True and mono["gt"].shape == (1, 40, 44) and mono["lq"].shape == (1, 10, 11)
+    assert (
+        mono["grey"] is True and mono["gt"].shape == (1, 40, 44) and mono["lq"].shape == (1, 10, 11)
+    )
     batch = eval_collate([pic])
-    assert batch["name"] == ["pic"] and batch["grey"] == [False] and batch["lq"].shape == (1, 3, 25, 22)
+    assert (
+        batch["name"] == ["pic"]
+        and batch["grey"] == [False]
+        and batch["lq"].shape == (1, 3, 25, 22)
+    )
     # a given LR folder is read instead
     _save(tmp_path / "lr" / "picx4.png", _rand(25, 22, 8))
     _save(tmp_path / "lr" / "monox4.png", _rand(10, 11, 9, c=1))
     ds2 = EvalDataset(_pairs(tmp_path / "hr", tmp_path / "lr"), scale=4, name="mine")
-    torch.testing.assert_close(ds2[1]["lq"], torch.from_numpy(_rand(25, 22, 8).transpose(2, 0, 1) / 255.0).float())
+    torch.testing.assert_close(
+        ds2[1]["lq"], torch.from_numpy(_rand(25, 22, 8).transpose(2, 0, 1) / 255.0).float()
+    )
 
 
 def test_train_sampler_is_a_pure_function_of_seed_epoch_position() -> None:
@@ -171,15 +194,17 @@ def test_train_sampler_is_a_pure_function_of_seed_epoch_position() -> None:
     assert list(resumed) == stream[12:]  # skips exactly 3 batches, once
     assert list(resumed) == stream
     # DDP: two ranks share the epoch's positions without overlap, same seeds per position
-    ranks = [TrainSampler(10, batch_size=4, samples_per_epoch=30, seed=3, rank=r, world_size=2)
-             for r in range(2)]
+    ranks = [
+        TrainSampler(10, batch_size=4, samples_per_epoch=30, seed=3, rank=r, world_size=2)
+        for r in range(2)
+    ]
     for r in ranks:
         r.set_epoch(2)
     parts = [list(r) for r in ranks]
     assert len(parts[0]) == len(parts[1]) == 12
     order = full.order(2)
     for r, part in enumerate(parts):
-        for i, (idx, seed) in enumerate(part):
+        for i, (idx, _) in enumerate(part):
             pos = i * 2 + r
             assert idx == order[pos]
     assert not {s for _, s in parts[0]} & {s for _, s in parts[1]}

@@ -32,7 +32,9 @@ def _compose(name: str, data_dir: Path, *overrides: str):
 
 def _fake_trainer(rank: int, world: int) -> SimpleNamespace:
     return SimpleNamespace(
-        world_size=world, global_rank=rank, training=False,
+        world_size=world,
+        global_rank=rank,
+        training=False,
         _accelerator_connector=SimpleNamespace(use_distributed_sampler=False),
     )
 
@@ -47,8 +49,11 @@ def test_every_data_config_instantiates(name: str, tmp_path: Path) -> None:
     dm = instantiate(cfg.data)
     assert isinstance(dm, SRDataModule) and dm.scale == 4
     expected_val = {
-        "div2k": ["Set5", "Set14"], "df2k": ["Set5", "Set14"], "df2k_ost": ["Set5", "Set14"],
-        "folder": [], "sample": ["sample"],
+        "div2k": ["Set5", "Set14"],
+        "df2k": ["Set5", "Set14"],
+        "df2k_ost": ["Set5", "Set14"],
+        "folder": [],
+        "sample": ["sample"],
         "benchmarks": ["Set5", "Set14", "BSD100", "Urban100", "Manga109", "PIRM"],
     }[name]
     assert dm.val_set_names == expected_val
@@ -73,7 +78,9 @@ def test_sample_split_is_built_once_atomically(tmp_path: Path) -> None:
     assert train == sorted(TRAIN_PHOTOS) and val == sorted(VAL_PHOTOS) and not set(train) & set(val)
     import skimage.data
 
-    assert np.array_equal(np.asarray(Image.open(root / "val" / "coffee.png")), skimage.data.coffee())
+    assert np.array_equal(
+        np.asarray(Image.open(root / "val" / "coffee.png")), skimage.data.coffee()
+    )
     stamp = (root / "train" / "astronaut.png").stat().st_mtime_ns
     build_sample(root)  # idempotent: nothing rewritten
     assert (root / "train" / "astronaut.png").stat().st_mtime_ns == stamp
@@ -135,8 +142,16 @@ def test_workers_do_not_change_the_stream(tmp_path: Path) -> None:
     hr = _tiny_set(tmp_path / "hr")
 
     def batches(workers: int) -> list[torch.Tensor]:
-        dm = SRDataModule(scale=4, gt_size=16, batch_size=2, num_workers=workers, seed=5,
-                          train_sets={"t": str(hr)}, enlarge_ratio=2, persistent_workers=False)
+        dm = SRDataModule(
+            scale=4,
+            gt_size=16,
+            batch_size=2,
+            num_workers=workers,
+            seed=5,
+            train_sets={"t": str(hr)},
+            enlarge_ratio=2,
+            persistent_workers=False,
+        )
         dm.setup("fit")
         return [b["lq"] for b in dm.train_dataloader()]
 
@@ -162,17 +177,36 @@ class _Recorder(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _fit(hr: Path, steps: int, ckpt_dir: Path | None = None, ckpt_path: str | None = None,
-         every: int = 0) -> list[list[float]]:
+def _fit(
+    hr: Path, steps: int, ckpt_dir: Path | None = None, ckpt_path: str | None = None, every: int = 0
+) -> list[list[float]]:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    dm = SRDataModule(scale=4, gt_size=16, batch_size=2, num_workers=0, seed=11,
-                      train_sets={"t": str(hr)}, enlarge_ratio=1)  # 5 images -> 2 batches/epoch
-    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=every, save_last=True)] if ckpt_dir else []
+    dm = SRDataModule(
+        scale=4,
+        gt_size=16,
+        batch_size=2,
+        num_workers=0,
+        seed=11,
+        train_sets={"t": str(hr)},
+        enlarge_ratio=1,
+    )  # 5 images -> 2 batches/epoch
+    callbacks = (
+        [ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=every, save_last=True)]
+        if ckpt_dir
+        else []
+    )
     trainer = L.Trainer(
-        max_steps=steps, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=bool(ckpt_dir), callbacks=callbacks,
-        num_sanity_val_steps=0, use_distributed_sampler=False,
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=bool(ckpt_dir),
+        callbacks=callbacks,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
     )
     model = _Recorder()
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)

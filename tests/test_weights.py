@@ -27,15 +27,6 @@ from esrgan_lit.weights import (
 from esrgan_lit.weights.formats import from_canonical
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks gain nothing from intra-op threads; on a shared 2-core box they thrash."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(seed: int = 0, **kw: int) -> RRDBNet:
     """A small RRDBNet with large random weights (so any wrong tensor changes the output)."""
     torch.manual_seed(seed)

@@ -334,7 +334,7 @@ class SRDataModule(L.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Position of the training stream: epoch and batches consumed in it (plus what makes
         the positions comparable). Lightning stores it in every checkpoint."""
-        rank, world = self._rank_world() if getattr(self, "trainer", None) else (0, 1)
+        _, world = self._rank_world() if getattr(self, "trainer", None) else (0, 1)
         return {
             "epoch": int(self._progress["epoch"]),
             "batches_done": int(self._progress["batches_done"]),
@@ -377,7 +377,8 @@ def _unchecked_pairs(hr: Any, lr: Any, scale: int) -> list[Pair]:
 
     table = _lr_lookup(lr.keys(), scale) if lr is not None else {}
     pairs = []
-    for key in hr.keys():
+    hr_keys = hr.keys()
+    for key in hr_keys:
         lr_key = table.get(key) if lr is not None else None
         if lr is not None and lr_key is None:
             raise DataNotFoundError(f"{hr.describe(key)}: no LR image for it in {lr.root}")

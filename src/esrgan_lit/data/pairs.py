@@ -133,8 +133,9 @@ def build_pairs(
         pairs.append(Pair(hr, key, lr, lr_key, h, w, info.channels))
     if lr is not None:
         used = {p.lr_key for p in pairs}
+        lr_keys_all = lr.keys()
         orphans = [
-            k for k in lr.keys() if k not in used and _normalised_lr_key(k, scale) not in hr_info
+            k for k in lr_keys_all if k not in used and _normalised_lr_key(k, scale) not in hr_info
         ]
         if orphans:
             log.warning(
