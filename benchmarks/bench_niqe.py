@@ -61,7 +61,7 @@ def _features(block: np.ndarray) -> list[float]:
 def numpy_niqe(rgb: np.ndarray, mu_p: np.ndarray, cov_p: np.ndarray, window: np.ndarray) -> float:
     """MATLAB ``niqe`` of an HWC float [0, 1] RGB image, the plain way."""
     q = np.floor(np.clip(rgb * 255, 0, 255) + 0.5)
-    t = [c / 255 for c in (65.481, 128.553, 24.966)]
+    t = [(1 / 255) * c for c in (65.481, 128.553, 24.966)]  # MATLAB: (1/255) * origT
     img = np.floor(q[..., 0] * t[0] + q[..., 1] * t[1] + q[..., 2] * t[2] + 16 + 0.5)
     nh, nw = img.shape[0] // 96, img.shape[1] // 96
     img = img[: nh * 96, : nw * 96]

@@ -215,3 +215,32 @@ def test_shard_sampler_splits_without_padding() -> None:
     assert shards == [[0, 2, 4], [1, 3]]
     assert sorted(shards[0] + shards[1]) == list(range(5))
     assert list(ShardSampler(5)) == list(range(5))
+
+
+def test_lmdb_reads_like_the_folder(tmp_path: Path) -> None:
+    lmdb_io = pytest.importorskip("esrgan_lit.data.lmdb_io")
+    pytest.importorskip("lmdb")
+    for i in range(3):
+        hr = _rand(40, 36, i)
+        _save(tmp_path / "hr" / f"{i:04d}.png", hr)
+        _save(tmp_path / "lr" / f"{i:04d}x4.png", bicubic_lr(hr, 4))
+    for side in ("hr", "lr"):
+        files = lmdb_io.list_images(tmp_path / side)
+        items = (lmdb_io.encode_for_lmdb(p, "raw", 1) for p in files)
+        lmdb_io.write_lmdb(items, tmp_path / f"{side}.lmdb", map_size=1 << 24)
+    folder = TrainDataset(_pairs(tmp_path / "hr", tmp_path / "lr", min_size=16), scale=4, gt_size=16)
+    lmdb = TrainDataset(_pairs(tmp_path / "hr.lmdb", tmp_path / "lr.lmdb", min_size=16), scale=4, gt_size=16)
+    assert [p.lr_key for p in lmdb.reader.pairs] == ["0000x4", "0001x4", "0002x4"]
+    for item in [(0, 1), (1, 2), (2, 3)]:
+        a, b = folder[item], lmdb[item]
+        torch.testing.assert_close(a["lq"], b["lq"], rtol=0, atol=0)
+        torch.testing.assert_close(a["gt"], b["gt"], rtol=0, atol=0)
+
+
+def test_unchecked_listing_still_fails_clearly_at_read_time(tmp_path: Path) -> None:
+    from esrgan_lit.data.io import ImageReadError
+
+    _save(tmp_path / "hr" / "small.png", _rand(20, 20, 0))
+    ds = TrainDataset(build_pairs(open_source(tmp_path / "hr"), None, scale=4), scale=4, gt_size=32)
+    with pytest.raises(ImageReadError, match=r"small\.png: HR image is 20x20, smaller"):
+        ds[0]

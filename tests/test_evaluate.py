@@ -60,7 +60,12 @@ def cfg_for(tmp_path: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         return compose(
             "evaluate",
-            overrides=[f"output_dir={tmp_path / 'out'}", "progress=false", "device=cpu", *overrides],
+            overrides=[
+                f"output_dir={tmp_path / 'out'}",
+                "progress=false",
+                "device=cpu",
+                *overrides,
+            ],
         )
 
 
@@ -140,7 +145,7 @@ def test_bad_inputs_clear_errors(tmp_path):
     data = uniform_set(tmp_path / "Flat")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         evaluate(cfg_for(tmp_path, f"test_dirs=[{tmp_path / 'nowhere'}]"))
-    with pytest.raises(FileNotFoundError, match="missing.pth"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.pth"):
         evaluate(cfg_for(tmp_path, f"generator={tmp_path / 'missing.pth'}", f"test_dirs=[{data}]"))
     with pytest.raises(ValueError, match="nothing to evaluate"):
         evaluate(cfg_for(tmp_path))
@@ -189,3 +194,32 @@ def test_cli_subprocess_generator_and_bicubic(tmp_path):
     with open(out / "per_image.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 6 and {r["method"] for r in rows} == {"Bicubic", "tiny"}
+
+
+def test_ma_and_pi_share_one_forest_pass(tmp_path):
+    """With a forests file, Ma comes from the PerceptualIndex pass and PI = ((10 - Ma) + NIQE)/2."""
+    from esrgan_lit.metrics.ma import MA_LINEAR
+    from esrgan_lit.metrics.ma_forest import MaForests, RegressionForest, save_forests
+
+    leaves = (4.0, 8.0, 6.0)  # one-leaf forests: every image gets these three scores
+    forests = tuple(RegressionForest([0, 1], [-1], [0.0], [-1], [-1], [v]) for v in leaves)
+    model = tmp_path / "forests.npz"
+    save_forests(model, MaForests(forests=forests))  # type: ignore[arg-type]
+    ma = MA_LINEAR[0] + sum(b * s for b, s in zip(MA_LINEAR[1:], leaves))
+    assert ma == pytest.approx(6.50814, abs=1e-5)
+
+    data = tmp_path / "Tex"
+    data.mkdir()
+    yy, xx = np.mgrid[0:208, 0:208]
+    img = 120 + 60 * np.sin(xx / 3) * np.cos(yy / 5) + np.random.default_rng(0).normal(0, 8, xx.shape)
+    Image.fromarray(img.clip(0, 255).astype(np.uint8)).convert("RGB").save(data / "t.png")
+    cfg = cfg_for(
+        tmp_path,
+        f"test_dirs=[{data}]",
+        "metrics=[niqe,ma,pi]",
+        f"metric_args={{pi: {{model_path: {model}}}}}",
+    )
+    row = evaluate(cfg)["Tex"]
+    assert row["ma"] == pytest.approx(ma, abs=1e-9)
+    assert row["niqe"] is not None
+    assert row["pi"] == pytest.approx(0.5 * ((10 - ma) + row["niqe"]), abs=1e-9)

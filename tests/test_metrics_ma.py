@@ -374,7 +374,7 @@ def test_mascore_rgb_crop_and_ddp_style_merge() -> None:
     y = quantize_uint8(x)
     y = rgb_to_y(y)[..., 4:-4, 4:-4]
     f3_first = [float(ma_features(img[0].numpy())[2][0]) for img in y]
-    # forest 3 splits between the first and the other images on f3[0] of the cropped Y
+    # forest 3 splits the image with the smallest f3[0] (of its cropped Y) from the other two
     thr = float(np.mean(sorted(f3_first)[:2]))
     model = MaForests(
         (

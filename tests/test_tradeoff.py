@@ -104,7 +104,12 @@ def cfg_for(tmp_path: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         return compose(
             "tradeoff",
-            overrides=[f"output_dir={tmp_path / 'out'}", "progress=false", "device=cpu", *overrides],
+            overrides=[
+                f"output_dir={tmp_path / 'out'}",
+                "progress=false",
+                "device=cpu",
+                *overrides,
+            ],
         )
 
 
@@ -182,5 +187,5 @@ def test_tradeoff_rejects_bad_alphas_and_missing_checkpoints(tmp_path):
     save_generator(generator(0.0, identity=False), a)
     with pytest.raises(ValueError, match=r"\[1\.5\]"):
         tradeoff(cfg_for(tmp_path, f"psnr={a}", f"gan={a}", "alphas=[0,1.5]"))
-    with pytest.raises(FileNotFoundError, match="gan=.*nope"):
+    with pytest.raises(FileNotFoundError, match=r"gan=.*nope"):
         tradeoff(cfg_for(tmp_path, f"psnr={a}", f"gan={tmp_path / 'nope.pth'}"))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import math
 import sys
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 from safetensors.torch import load_file
+
+from hydra.utils import instantiate
 
 from esrgan_lit.config import config_dir
 from esrgan_lit.train import train
@@ -166,65 +167,38 @@ def test_missing_data_error_says_how_to_get_it(tmp_path):
     assert "data.download=true" in msg and "data=sample" in msg
 
 
-def _cli(args: list[str], cwd: Path, env_extra: dict | None = None, timeout: int = 300):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env_extra or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "esrgan_lit.train", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc
-
-
-@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_ddp_cpu_two_processes(tmp_path, data_dir):
-    """gloo, 2 ranks x batch 2 == 1 rank x batch 4 (same samples, averaged gradients); GAN runs."""
-    common = [*TINY, f"paths.data_dir={data_dir}", "logger=none", "trainer.max_steps=2"]
-    common = [o for o in common if not o.startswith("data.batch_size")]
-    ddp = tmp_path / "ddp"
-    _cli(
-        ["experiment=psnr_pretrain", *common, "trainer=ddp_cpu", "trainer.devices=2",
-         "data.batch_size=2", f"hydra.run.dir={ddp}"],
-        tmp_path,
-    )  # fmt: skip
-    single = tmp_path / "single"
-    run(single, ["experiment=psnr_pretrain", "logger=none", "trainer.max_steps=2",
-                 "data.batch_size=4"], data_dir)  # fmt: skip
-    a, b = _weights(ddp), _weights(single)
+    """gloo, 2 ranks x batch 2 == 1 rank x batch 4 (the same samples, averaged gradients);
+    the GAN stage runs with G and D synchronised separately; validation equals one process."""
+    fork = ["trainer=ddp_cpu", "trainer.devices=2", "+trainer.strategy.start_method=fork"]
+    psnr = ["experiment=psnr_pretrain", "logger=none", "trainer.max_steps=2"]
+    ddp, single = tmp_path / "ddp", tmp_path / "single"
+    run(ddp, [*psnr, *fork, "data.batch_size=2"], data_dir)
+    run(single, [*psnr, "data.batch_size=4"], data_dir)
+    a, b = _ckpt_generator(ddp), _ckpt_generator(single)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6)
     m_ddp = json.loads((ddp / "metrics.json").read_text())["sample"]
     m_one = json.loads((single / "metrics.json").read_text())["sample"]
     assert m_ddp["psnr_y"] == pytest.approx(m_one["psnr_y"], abs=1e-3)
-    # GAN stage under DDP: G and D synchronised separately, losses finite
+
     gan = tmp_path / "gan"
-    _cli(
-        ["experiment=esrgan", *common, "trainer=ddp_cpu", "trainer.devices=2",
-         "data.batch_size=2", f"model.pretrained_generator={ddp / 'generator.safetensors'}",
-         "model.perceptual_loss=null", "model.discriminator.num_feat=4", "logger=csv",
-         f"hydra.run.dir={gan}"],
-        tmp_path,
-    )  # fmt: skip
+    run(gan, ["experiment=esrgan", *fork, "trainer.max_steps=2", "logger=csv",
+              "trainer.log_every_n_steps=1", "model.perceptual_loss=null",
+              "model.discriminator.num_feat=4",
+              f"model.pretrained_generator={ddp / 'generator.safetensors'}"], data_dir)  # fmt: skip
     rows = (gan / "csv" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    for col in ("train/l_gan", "train/l_d_real", "train/l_d_fake"):
-        values = [r.split(",")[header.index(col)] for r in rows[1:]]
-        values = [float(v) for v in values if v]
-        assert values and all(torch.isfinite(torch.tensor(values))), col
-    # validation metrics of the DDP run equal a single-process evaluation of its generator
+    for col in ("train/l_gan", "train/l_d_real", "train/l_d_fake", "train/l_pix"):
+        values = [float(v) for r in rows[1:] if (v := r.split(",")[header.index(col)])]
+        assert len(values) == 2 and all(map(math.isfinite, values)), (col, values)
+    # the DDP validation (sharded, unpadded) equals a single-process evaluation of its generator
     from esrgan_lit.metrics import PSNR
     from esrgan_lit.weights import load_generator
 
     gen = load_generator(gan / "generator.safetensors")
-    cfg = compose_cfg(tmp_path / "eval", ["experiment=psnr_pretrain"], data_dir)
-    from hydra.utils import instantiate
-
-    dm = instantiate(cfg.data)
+    dm = instantiate(compose_cfg(tmp_path / "eval", ["experiment=psnr_pretrain"], data_dir).data)
     dm.prepare_data()
     dm.setup("validate")
     metric = PSNR(crop_border=4)
@@ -235,26 +209,41 @@ def test_ddp_cpu_two_processes(tmp_path, data_dir):
     assert m_gan["psnr_y"] == pytest.approx(float(metric.compute()), abs=1e-4)
 
 
-@pytest.mark.slow
-def test_multirun_wandb_offline_grouped(tmp_path, data_dir):
-    """-m seed=1,2 with logger=wandb offline: one offline W&B run per job, same group."""
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_multirun_wandb_offline_grouped(tmp_path, data_dir, monkeypatch):
+    """``-m seed=1,2 logger=wandb`` offline: one W&B run per job, grouped by the sweep."""
+    from esrgan_lit.train import main
+
     sweep = tmp_path / "sweep"
-    _cli(
-        ["-m", "experiment=psnr_pretrain", *TINY, f"paths.data_dir={data_dir}",
-         "trainer.max_steps=2", "logger=wandb", "seed=1,2", f"hydra.sweep.dir={sweep}"],
-        tmp_path,
-        {"WANDB_MODE": "offline", "WANDB_SILENT": "true"},
-    )  # fmt: skip
-    groups = set()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setattr(sys, "argv", [
+        "esrgan-train", "-m", "experiment=psnr_pretrain", *TINY, f"paths.data_dir={data_dir}",
+        "trainer.max_steps=2", "logger=wandb", "seed=1,2", f"hydra.sweep.dir={sweep}",
+    ])  # fmt: skip
+    import esrgan_lit.train as train_mod
+
+    seen = []
+
+    def recording_train(cfg):
+        metrics, objs = train(cfg)
+        seen.append(dict(objs["logger"][0]._wandb_init))
+        return metrics, objs
+
+    monkeypatch.setattr(train_mod, "train", recording_train)
+    GlobalHydra.instance().clear()
+    main()
+    assert [s["group"] for s in seen] == [sweep.name, sweep.name]
+    assert len({s["id"] for s in seen}) == 2
+    ids = []
     for job in ("0", "1"):
         d = sweep / job
         assert (d / "metrics.json").is_file() and (d / "generator.safetensors").is_file()
-        runs = list((d / "wandb").glob("offline-run-*"))
-        assert len(runs) == 1, runs
         run_id = (d / "wandb_run_id.txt").read_text().strip()
-        assert runs[0].name.endswith(run_id)
-        meta = (runs[0] / "files" / "wandb-metadata.json")
-        groups.add(sweep.name)
-        assert runs[0].joinpath(f"run-{run_id}.wandb").is_file()
-        del meta
-    assert len(groups) == 1
+        runs = list((d / "wandb").glob("offline-run-*"))
+        assert [r.name.rsplit("-", 1)[-1] for r in runs] == [run_id]
+        ids.append(run_id)
+        cfg = json.loads(json.dumps(__import__("yaml").safe_load(
+            (runs[0] / "files" / "config.yaml").read_text())))  # fmt: skip
+        assert cfg["seed"]["value"] == int(job) + 1
+    assert len(set(ids)) == 2

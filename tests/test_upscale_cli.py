@@ -156,11 +156,15 @@ def test_module_entry_point_and_bad_model(tmp_path, model_path):
     Image.fromarray(u8(6, 6, 3)).save(tmp_path / "i.png")
     ok = subprocess.run(
         [sys.executable, "-m", "esrgan_lit.upscale", str(tmp_path / "i.png"), "-o", str(tmp_path / "o"),
-         "--model", str(model_path), "--tile", "4", "--tile-overlap", "2", "--precision", "bf16"],
+         "--model", str(model_path), "--tile", "4", "--tile-overlap", "2"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     assert Image.open(tmp_path / "o" / "i.png").size == (12, 12)
+    if not torch.cuda.is_available():
+        assert main([str(tmp_path / "i.png"), "-o", str(tmp_path / "o3"), "--model", str(model_path),
+                     "--device", "cuda"]) == 2  # fmt: skip
+        assert not (tmp_path / "o3").exists()
     (tmp_path / "bad.pth").write_bytes(b"nope")
     assert (
         main(

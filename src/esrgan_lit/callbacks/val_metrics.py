@@ -7,6 +7,7 @@ PSNR/SSIM are cheap; LPIPS and NIQE are opt-in (and skipped with a note when una
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import lightning as L
@@ -102,14 +103,16 @@ class SRMetrics(Callback):
                 value = metric.compute()  # collective under DDP: every rank gets the same value
                 metric.reset()
                 self.last[set_name][metric_name] = float(value)
-                pl_module.log(
+                with warnings.catch_warnings():  # already reduced across ranks by torchmetrics
+                    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+                    pl_module.log(
                     f"{stage}/{set_name}/{metric_name}",
                     value.float(),
                     on_step=False,
                     on_epoch=True,
                     add_dataloader_idx=False,
                     rank_zero_only=False,
-                )
+                    )
         self._touched = []
 
     def on_validation_batch_end(

@@ -19,6 +19,7 @@ import random
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import lightning as L
@@ -47,7 +48,7 @@ def _worker_init(worker_id: int) -> None:
     random.seed(seed)
 
 
-def _as_dict(sets: Any, what: str) -> dict[str, Any]:
+def _as_dict(sets: Any) -> dict[str, Any]:
     if sets is None:
         return {}
     if isinstance(sets, (str, os.PathLike)):
@@ -109,13 +110,16 @@ class SRDataModule(L.LightningDataModule):
             raise ValueError(f"data.check_files must be quick|full|none, got {check_files!r}")
         if gt_size % scale:
             raise ValueError(f"data.gt_size={gt_size} must be a multiple of scale {scale}")
-        self.save_hyperparameters(logger=False)
+        # plain containers only (no DictConfig): nothing of ours in a checkpoint needs unpickling
+        # beyond ints, so checkpoints load with weights_only=True
+        args = {k: _plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
+        self.cfg = SimpleNamespace(**args)
         self.scale, self.gt_size, self.batch_size = int(scale), int(gt_size), int(batch_size)
         self.num_workers = int(num_workers)
-        self.train_specs = _as_dict(train_sets, "train_sets")
-        self.val_specs = _as_dict(val_sets, "val_sets")
-        self.test_specs = _as_dict(test_sets, "test_sets") if test_sets is not None else None
-        self.predict_specs = _as_dict(predict_sets, "predict_sets")
+        self.train_specs = _as_dict(self.cfg.train_sets)
+        self.val_specs = _as_dict(self.cfg.val_sets)
+        self.test_specs = _as_dict(self.cfg.test_sets) if test_sets is not None else None
+        self.predict_specs = _as_dict(self.cfg.predict_sets)
         self.train_set: TrainDataset | None = None
         self.val_sets: list[EvalDataset] = []
         self.test_sets: list[EvalDataset] = []
@@ -154,7 +158,7 @@ class SRDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Build the sample split and/or download archives (Lightning: once per node)."""
-        hp = self.hparams
+        hp = self.cfg
         if hp.sample_dir:
             from esrgan_lit.data.sample import build_sample
 
@@ -182,7 +186,7 @@ class SRDataModule(L.LightningDataModule):
         return str(root), (str(spec["lr"]) if spec.get("lr") else None)
 
     def _pairs(self, name: str, spec: Any, field: str, min_size: int) -> list[Pair]:
-        hp = self.hparams
+        hp = self.cfg
         hr_path, lr_path = self._spec_paths(spec)
         try:
             hr = open_source(hr_path, what=f"{name}: HR folder", skip_bad_files=hp.skip_bad_files)
@@ -214,7 +218,7 @@ class SRDataModule(L.LightningDataModule):
         ]
 
     def setup(self, stage: str | None = None) -> None:
-        hp = self.hparams
+        hp = self.cfg
         if hp.sample_dir:
             from esrgan_lit.data.sample import build_sample
 
@@ -253,13 +257,13 @@ class SRDataModule(L.LightningDataModule):
 
     # ----------------------------------------------------------------------------- loaders
     def _pin(self) -> bool:
-        return bool(self.hparams.pin_memory) and torch.cuda.is_available()
+        return bool(self.cfg.pin_memory) and torch.cuda.is_available()
 
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
             self.setup("fit")
         assert self.train_set is not None
-        hp = self.hparams
+        hp = self.cfg
         rank, world = self._rank_world()
         total = hp.samples_per_epoch or len(self.train_set) * int(hp.enlarge_ratio)
         self._sampler = TrainSampler(
@@ -290,7 +294,7 @@ class SRDataModule(L.LightningDataModule):
 
     def _eval_loaders(self, sets: list[Any]) -> list[DataLoader]:
         rank, world = self._rank_world()
-        hp = self.hparams
+        hp = self.cfg
         workers = self.num_workers if hp.val_num_workers is None else int(hp.val_num_workers)
         return [
             DataLoader(
@@ -338,7 +342,7 @@ class SRDataModule(L.LightningDataModule):
         return {
             "epoch": int(self._progress["epoch"]),
             "batches_done": int(self._progress["batches_done"]),
-            "seed": int(self.hparams.seed),
+            "seed": int(self.cfg.seed),
             "batch_size": self.batch_size,
             "world_size": world,
         }
@@ -363,6 +367,17 @@ class SRDataModule(L.LightningDataModule):
             self._sampler.resume(**resume)
         else:
             self._pending_resume = resume
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers (as Hydra passes them) -> dict/list, recursively."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf is a core dependency
+        return value
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
 
 
 def _spec_hr(spec: Any) -> str:

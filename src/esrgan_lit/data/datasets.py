@@ -118,6 +118,11 @@ class TrainDataset(Dataset):
     def _load(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         s, lq_size = self.scale, self.gt_size // self.scale
         hr = mod_crop(to_rgb(self.reader.hr(i)), s)
+        if min(hr.shape[:2]) < self.gt_size:
+            raise ImageReadError(
+                f"{self.reader.describe(i)}: HR image is {hr.shape[1]}x{hr.shape[0]}, smaller "
+                f"than the {self.gt_size}x{self.gt_size} training crop (gt_size)"
+            )
         lr = self.reader.lr(i)
         top, left = random_crop_origin(rng, hr.shape[0] // s, hr.shape[1] // s, lq_size)
         if lr is None:

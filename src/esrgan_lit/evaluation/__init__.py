@@ -14,8 +14,8 @@ __all__ = [
     "EvalSet",
     "MethodResult",
     "MetricSuite",
-    "evaluate_method",
     "datamodule_sets",
+    "evaluate_method",
     "folder_sets",
     "upscale",
 ]

@@ -109,17 +109,19 @@ def plot_tradeoff(
         ax.axvline(bound, color="grey", lw=0.8, ls=":")
         ax.text(
             bound,
-            1.0,
-            f" {name}: RMSE≤{bound:g}",
+            0.02,
+            f"{name}: RMSE≤{bound:g} ",
             rotation=90,
-            va="top",
+            va="bottom",
             ha="right",
             fontsize=7,
+            color="dimgrey",
             transform=ax.get_xaxis_transform(),
         )
         lo = bound
     if budget is not None:
         ax.axvline(budget, color="red", lw=1.0, ls="--", label=f"RMSE budget {budget:g}")
+        xs.append(budget)
     if xs:
         ax.set_xlim(
             min(min(xs), PIRM_REGIONS[0][1]) * 0.95, max(max(xs), PIRM_REGIONS[-1][1]) * 1.05
