@@ -226,3 +226,17 @@ def test_resume_continues_the_exact_stream(tmp_path: Path, first: int) -> None:
     assert ckpt["SRDataModule"]["batches_done"] == (first - 1) % 2 + 1  # 2 batches per epoch
     tail = _fit(hr, 7, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
     assert tail == straight[first:]
+
+
+def test_prepare_data_downloads_only_when_asked(tmp_path: Path, monkeypatch) -> None:
+    from hydra.utils import instantiate
+
+    from esrgan_lit.data import download
+
+    calls = []
+    monkeypatch.setattr(download, "fetch_all", lambda specs, root, **kw: calls.append((specs, root, kw)))
+    instantiate(_compose("df2k", tmp_path).data, _convert_="all").prepare_data()
+    assert calls == []
+    dm = instantiate(_compose("df2k", tmp_path, "data.download=true").data, _convert_="all")
+    dm.prepare_data()
+    assert calls == [(["div2k", "flickr2k", "benchmarks"], str(tmp_path), {"allow_unverified": False})]

@@ -211,15 +211,64 @@ def test_ma_and_pi_share_one_forest_pass(tmp_path):
     data = tmp_path / "Tex"
     data.mkdir()
     yy, xx = np.mgrid[0:208, 0:208]
-    img = 120 + 60 * np.sin(xx / 3) * np.cos(yy / 5) + np.random.default_rng(0).normal(0, 8, xx.shape)
+    img = (
+        120 + 60 * np.sin(xx / 3) * np.cos(yy / 5) + np.random.default_rng(0).normal(0, 8, xx.shape)
+    )
     Image.fromarray(img.clip(0, 255).astype(np.uint8)).convert("RGB").save(data / "t.png")
     cfg = cfg_for(
         tmp_path,
         f"test_dirs=[{data}]",
         "metrics=[niqe,ma,pi]",
-        f"metric_args={{pi: {{model_path: {model}}}}}",
+        f"metric_args.ma.model_path={model}",
     )
     row = evaluate(cfg)["Tex"]
     assert row["ma"] == pytest.approx(ma, abs=1e-9)
     assert row["niqe"] is not None
     assert row["pi"] == pytest.approx(0.5 * ((10 - ma) + row["niqe"]), abs=1e-9)
+
+
+def test_data_benchmarks_skips_absent_sets(tmp_path, monkeypatch):
+    """data=benchmarks reads conf/data/benchmarks.yaml; sets not on disk are left out, noted."""
+    monkeypatch.setenv("ESRGAN_LIT_DATA_DIR", str(tmp_path / "data"))
+    uniform_set(tmp_path / "data" / "benchmark" / "Set14" / "HR")
+    cfg = cfg_for(tmp_path, "data=benchmarks", "metrics=[psnr_y]", "data.val_num_workers=0")
+    metrics = evaluate(cfg)
+    assert list(metrics) == ["Set14"] and metrics["Set14"]["num_images"] == 3
+    skipped = json.loads((tmp_path / "out" / "notes.json").read_text())["_skipped_sets"]
+    assert set(skipped) == {"Set5", "BSD100", "Urban100", "Manga109", "PIRM"}
+    monkeypatch.setenv("ESRGAN_LIT_DATA_DIR", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="none of the sets"):
+        evaluate(cfg_for(tmp_path, "data=benchmarks"))
+
+
+def test_tiled_inference_matches_whole_image(tmp_path, monkeypatch):
+    """tile=N goes through esrgan_lit.inference.Upscaler; overlap covers the tiny net's reach."""
+    from esrgan_lit.inference import Upscaler
+
+    calls: list[int] = []
+    original = Upscaler.upscale
+
+    def spy(self, image, **kwargs):
+        calls.append(self.tile)
+        return original(self, image, **kwargs)
+
+    monkeypatch.setattr(Upscaler, "upscale", spy)
+    rng = np.random.default_rng(1)
+    data = tmp_path / "Rand"
+    data.mkdir()
+    Image.fromarray(rng.integers(0, 256, (64, 72, 3), dtype=np.uint8)).save(data / "r.png")
+    torch.manual_seed(0)
+    gen = tmp_path / "tiny.safetensors"
+    save_generator(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), gen)
+    common = (
+        f"generator={gen}",
+        f"test_dirs=[{data}]",
+        "metrics=[psnr_y,rmse]",
+        "bicubic_row=false",
+    )
+    whole = evaluate(cfg_for(tmp_path / "a", *common))["Rand"]
+    assert calls == []  # default: whole image, plain fp32 forward
+    tiled = evaluate(cfg_for(tmp_path / "b", *common, "tile=8", "tile_overlap=8"))["Rand"]
+    assert calls == [8]
+    assert tiled["psnr_y"] == pytest.approx(whole["psnr_y"], abs=0.05)
+    assert tiled["rmse"] == pytest.approx(whole["rmse"], rel=1e-2)

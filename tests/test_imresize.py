@@ -20,7 +20,7 @@ def _load(name: str) -> np.ndarray:
     path = ORACLES / name
     if not path.is_file():
         pytest.skip(f"shared oracle {path} absent")
-    return np.asarray(Image.open(path).convert("RGB"))
+    return np.array(Image.open(path).convert("RGB"))
 
 
 def _matlab_uint8(y: torch.Tensor) -> np.ndarray:
@@ -127,6 +127,14 @@ def test_arbitrary_sizes_against_reference(size: tuple[int, int], antialias: boo
     x = torch.from_numpy(img).permute(2, 0, 1)
     got = imresize(x, size=size, antialias=antialias).permute(1, 2, 0).numpy()
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
+
+
+def test_half_precision_inputs_keep_their_dtype() -> None:
+    x = torch.rand(1, 3, 16, 12)
+    for dtype in (torch.float16, torch.bfloat16):
+        y = imresize(x.to(dtype), 0.5)
+        assert y.dtype == dtype and y.shape == (1, 3, 8, 6)
+        torch.testing.assert_close(y.float(), imresize(x, 0.5), rtol=0, atol=1e-2)
 
 
 def test_output_size_is_ceil_and_constant_is_preserved() -> None:

@@ -71,7 +71,9 @@ def test_rgb_to_y_matches_matlab_y_images() -> None:
 # --- PSNR / RMSE --------------------------------------------------------------------------
 
 
-def _grey_pair(delta: int, at: tuple[int, int], size: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+def _grey_pair(
+    delta: int, at: tuple[int, int], size: int = 12
+) -> tuple[torch.Tensor, torch.Tensor]:
     target = torch.full((1, 1, size, size), 100 / 255, dtype=torch.float64)
     preds = target.clone()
     preds[0, 0, at[0], at[1]] = (100 + delta) / 255
@@ -222,7 +224,13 @@ def test_set5_bicubic_x4_matches_matlab_protocol() -> None:
 # --- LPIPS --------------------------------------------------------------------------------
 
 # torchvision AlexNet `features` parameter shapes (the only part LPIPS uses)
-_ALEX = {0: (64, 3, 11, 11), 3: (192, 64, 5, 5), 6: (384, 192, 3, 3), 8: (256, 384, 3, 3), 10: (256, 256, 3, 3)}
+_ALEX = {
+    0: (64, 3, 11, 11),
+    3: (192, 64, 5, 5),
+    6: (384, 192, 3, 3),
+    8: (256, 384, 3, 3),
+    10: (256, 256, 3, 3),
+}
 _ALEX_FILE = "alexnet-owt-7be5be79.pth"  # basename of AlexNet_Weights.IMAGENET1K_V1.url
 
 
@@ -269,7 +277,7 @@ def test_lpips_unavailable_offline(torch_home, no_download) -> None:
         LPIPS(net="alex", version="0.1")
     msg = str(info.value)
     assert "\n" not in msg and _ALEX_FILE in msg and "backbone_path" in msg
-    with pytest.raises(MetricUnavailableError, match="nope.pth"):
+    with pytest.raises(MetricUnavailableError, match=r"nope\.pth"):
         LPIPS(backbone_path=torch_home / "nope.pth")
 
 
@@ -309,7 +317,7 @@ def test_lpips_explicit_path_and_bad_files(tmp_path, torch_home, no_download) ->
     assert LPIPS(backbone_path=good).backbone_path == str(good)
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(good.read_bytes()[:1000])
-    with pytest.raises(MetricUnavailableError, match="corrupt.pth"):
+    with pytest.raises(MetricUnavailableError, match=r"corrupt\.pth"):
         LPIPS(backbone_path=corrupt)
     wrong = tmp_path / "wrong.pth"
     sd = _fake_alexnet()
@@ -317,3 +325,15 @@ def test_lpips_explicit_path_and_bad_files(tmp_path, torch_home, no_download) ->
     torch.save(sd, wrong)
     with pytest.raises(MetricUnavailableError, match=r"features\.3\.weight"):
         LPIPS(backbone_path=wrong)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("cls", [PSNR, SSIM, RMSE])
+def test_cuda_agrees_with_cpu(cls) -> None:
+    g = torch.Generator().manual_seed(7)
+    target = torch.rand(3, 3, 40, 40, generator=g)
+    preds = (target + 0.05 * torch.randn(3, 3, 40, 40, generator=g)).clamp(0, 1)
+    cpu, gpu = cls(), cls().cuda()
+    cpu.update(preds, target)
+    gpu.update(preds.cuda(), target.cuda())
+    assert gpu.compute().item() == pytest.approx(cpu.compute().item(), abs=1e-4)

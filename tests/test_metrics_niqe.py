@@ -59,7 +59,7 @@ def test_resource_params_equal_shared_copy() -> None:
 
 
 def test_params_bad_path(tmp_path: Path) -> None:
-    with pytest.raises(MetricUnavailableError, match="missing.npz"):
+    with pytest.raises(MetricUnavailableError, match=r"missing\.npz"):
         NIQE(params_path=tmp_path / "missing.npz")
     bad = tmp_path / "bad.npz"
     np.savez(bad, mu_pris_param=np.zeros((1, 3)))
@@ -135,3 +135,18 @@ def test_grey_crop_and_y_options() -> None:
 def test_too_small_image_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="96x96"):
         niqe(torch.rand(1, 3, 95, 200))
+
+
+def test_cpu_threads_restored() -> None:
+    before = torch.get_num_threads()
+    niqe(_photo(4, 100, 100), cpu_threads=1)
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_agrees_with_cpu() -> None:
+    x = torch.cat([_photo(5), _photo(6)])
+    cpu = niqe(x)
+    gpu = niqe(x.cuda())
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, rtol=0, atol=1e-4)

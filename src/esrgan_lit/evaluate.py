@@ -17,6 +17,7 @@ from esrgan_lit.config import config_dir
 from esrgan_lit.evaluation.common import (
     device_of,
     eval_sets,
+    inference_options,
     metric_suite,
     output_dir,
     progress_bar,
@@ -57,6 +58,7 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
             device=device,
             image_dir=images / label if images else None,
             progress=progress,
+            inference=inference_options(cfg),
         )
         baseline = None
         if cfg.get("bicubic_row", True):

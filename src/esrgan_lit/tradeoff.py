@@ -20,6 +20,7 @@ from esrgan_lit.config import config_dir
 from esrgan_lit.evaluation.common import (
     device_of,
     eval_sets,
+    inference_options,
     metric_suite,
     output_dir,
     progress_bar,
@@ -147,6 +148,7 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
                 scale=scale,
                 device=device,
                 progress=progress,
+                inference=inference_options(cfg),
             )
             results.append(res)
             rows += [{"set": s, "alpha": alpha, **v} for s, v in res.sets.items()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,7 @@ def _prepare_wandb(cfg: DictConfig) -> None:
             if id_file.is_file():
                 wb.id = id_file.read_text().strip()
             else:
-                import wandb.util
-
-                wb.id = wandb.util.generate_id()
+                wb.id = secrets.token_hex(4)
                 id_file.parent.mkdir(parents=True, exist_ok=True)
                 id_file.write_text(wb.id + "\n")
         wb.resume = "allow"

@@ -9,6 +9,7 @@ int index works too (its seed is then the index).
 from __future__ import annotations
 
 import logging
+import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -115,7 +116,7 @@ class TrainDataset(Dataset):
     def fill_cache(self, threads: int = 4) -> int:
         return self.reader.fill_cache(threads)
 
-    def _load(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def _load(self, i: int, rng: random.Random) -> dict[str, torch.Tensor]:
         s, lq_size = self.scale, self.gt_size // self.scale
         hr = mod_crop(to_rgb(self.reader.hr(i)), s)
         if min(hr.shape[:2]) < self.gt_size:
@@ -131,12 +132,12 @@ class TrainDataset(Dataset):
             lr = _checked_lr(to_rgb(lr), hr, s, self.reader.describe(i))
             lq = lr[top : top + lq_size, left : left + lq_size]
         gt = hr[top * s : (top + lq_size) * s, left * s : (left + lq_size) * s]
-        k = self.choices[int(rng.integers(len(self.choices)))]
+        k = rng.choice(self.choices)
         return {"lq": to_tensor(dihedral(lq, k)), "gt": to_tensor(dihedral(gt, k))}
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = item if isinstance(item, tuple) else (int(item), int(item))
-        rng = np.random.default_rng(seed)
+        rng = random.Random(seed)  # a few draws per sample: cheaper than a NumPy Generator
         for _attempt in range(8):
             try:
                 return self._load(index, rng)
@@ -144,7 +145,7 @@ class TrainDataset(Dataset):
                 if not self.skip_bad_files or len(self) < 2:
                     raise
                 log.warning("skipping unreadable training image: %s", err)
-                index = (index + 1 + int(rng.integers(len(self) - 1))) % len(self)
+                index = (index + 1 + rng.randrange(len(self) - 1)) % len(self)
         raise RuntimeError("too many unreadable training images in a row; check the dataset")
 
 

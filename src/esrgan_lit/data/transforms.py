@@ -1,10 +1,12 @@
 """Pure array transforms of the SR pipeline: mod-crop, MATLAB-bicubic LR, aligned crops, D4 augments.
 
 All work on HWC NumPy arrays (the decoded-image convention of ``io.py``) and take their randomness
-from an explicit ``numpy.random.Generator``, so a sample is a pure function of its seed.
+from an explicit ``random.Random``, so a sample is a pure function of its seed.
 """
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 import torch
@@ -34,7 +36,7 @@ def bicubic_lr(hr: np.ndarray, scale: int) -> np.ndarray:
 
     Computed in float64 so the result is bit-identical to MATLAB's rounded output.
     """
-    x = torch.from_numpy(np.ascontiguousarray(hr.transpose(2, 0, 1))).double()
+    x = torch.from_numpy(np.require(hr.transpose(2, 0, 1), requirements=["C", "W"])).double()
     y = imresize(x, 1.0 / scale)
     return matlab_round(y.permute(1, 2, 0), hr.dtype)
 
@@ -56,13 +58,9 @@ def bicubic_lr_window(
     return lr[top - t0 : top - t0 + size_h, left - l0 : left - l0 + size_w]
 
 
-def random_crop_origin(
-    rng: np.random.Generator, h_lr: int, w_lr: int, lq_size: int
-) -> tuple[int, int]:
+def random_crop_origin(rng: random.Random, h_lr: int, w_lr: int, lq_size: int) -> tuple[int, int]:
     """Top-left LR corner of a uniformly random ``lq_size`` patch."""
-    top = int(rng.integers(0, h_lr - lq_size + 1))
-    left = int(rng.integers(0, w_lr - lq_size + 1))
-    return top, left
+    return rng.randrange(h_lr - lq_size + 1), rng.randrange(w_lr - lq_size + 1)
 
 
 def dihedral(img: np.ndarray, k: int) -> np.ndarray:
@@ -80,5 +78,5 @@ def dihedral(img: np.ndarray, k: int) -> np.ndarray:
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """Integer HWC image -> float32 CHW tensor in [0, 1] (16-bit divided by 65535)."""
     white = 65535.0 if img.dtype == np.uint16 else 255.0
-    chw = np.ascontiguousarray(img.transpose(2, 0, 1))
+    chw = np.require(img.transpose(2, 0, 1), requirements=["C", "W"])  # decoders give read-only
     return torch.from_numpy(chw).to(torch.float32).div_(white)

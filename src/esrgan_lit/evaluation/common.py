@@ -71,6 +71,15 @@ def metric_suite(cfg: DictConfig, device: torch.device) -> MetricSuite:
     return suite
 
 
+def inference_options(cfg: DictConfig) -> dict[str, Any]:
+    """``tile`` / ``tile_overlap`` / ``precision`` for the generator forward pass."""
+    return {
+        "tile": int(cfg.get("tile") or 0),
+        "tile_overlap": int(cfg.get("tile_overlap") or 32),
+        "precision": str(cfg.get("precision") or "fp32"),
+    }
+
+
 def device_of(cfg: DictConfig) -> torch.device:
     return resolve_device(str(cfg.get("device") or "auto"))
 

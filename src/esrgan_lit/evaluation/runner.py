@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,10 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def upscale(generator: nn.Module | str, lq: Tensor, scale: int, *, grey: bool) -> Tensor:
-    """(C, h, w) [0, 1] -> (C, h*s, w*s) float32, unclamped (the metrics quantise)."""
+def upscale(generator: nn.Module | str | Any, lq: Tensor, scale: int, *, grey: bool) -> Tensor:
+    """(C, h, w) [0, 1] -> (C, h*s, w*s) float32 (the metrics quantise)."""
+    if hasattr(generator, "upscale"):  # an esrgan_lit.inference.Upscaler
+        return generator.upscale(lq.float())
     if isinstance(generator, str):
         if generator != BICUBIC:
             raise ValueError(f"unknown generator {generator!r}; give a checkpoint or 'bicubic'")
@@ -78,10 +80,27 @@ def evaluate_method(
     device: torch.device,
     image_dir: Path | None = None,
     progress: Any = None,
+    inference: Mapping[str, Any] | None = None,
 ) -> MethodResult:
-    """Upscale every image of every set and score it; ``progress`` is a rich Progress or None."""
+    """Upscale every image of every set and score it; ``progress`` is a rich Progress or None.
+
+    ``inference`` (``tile``, ``tile_overlap``, ``precision``): with a tile or a reduced
+    precision the network runs through :class:`esrgan_lit.inference.Upscaler` (seam-free tiles,
+    fp16/bf16 with fp32 fallback); by default it sees each whole image in fp32.
+    """
     if isinstance(generator, nn.Module):
         generator = generator.to(device).eval()
+        opts = dict(inference or {})
+        if int(opts.get("tile") or 0) > 0 or str(opts.get("precision") or "fp32") != "fp32":
+            from esrgan_lit.inference import Upscaler
+
+            generator = Upscaler(
+                generator,
+                device=device,
+                precision=str(opts.get("precision") or "fp32"),
+                tile=int(opts.get("tile") or 0),
+                tile_overlap=int(opts.get("tile_overlap", 32)),
+            )
     result = MethodResult(method)
     for eval_set in sets:
         task = None

@@ -22,7 +22,7 @@ def is_rrdbnet(model: nn.Module) -> bool:
 
 
 def rrdbnet_forward(
-    model: nn.Module, x: torch.Tensor, stripe_pixels: int = 1 << 20
+    model: nn.Module, x: torch.Tensor, stripe_pixels: int = 1 << 17
 ) -> torch.Tensor:
     """Same result as ``model(x)``; the tail's peak memory scales with ``stripe_pixels`` (output px)."""
     r = getattr(model, "unshuffle", 1)

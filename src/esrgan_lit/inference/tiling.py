@@ -80,14 +80,19 @@ def axis_window(span: Span, n: int, scale: int, half: float) -> tuple[np.ndarray
     return w.astype(np.float32), o0, o1
 
 
-def quantise_into(dst: np.ndarray, src: torch.Tensor) -> None:
-    """Write float (C, h, w) in [0, 1] into ``dst`` (h, w, C) of dtype uint8, uint16 or float32."""
-    src = src.clamp(0.0, 1.0)
-    if dst.dtype == np.uint8:
-        src = src.mul(255.0).round_().to(torch.uint8)
-    elif dst.dtype == np.uint16:
-        src = src.mul(65535.0).round_().to(torch.int32)
-    dst[...] = src.permute(1, 2, 0).numpy()
+def quantise_into(dst: np.ndarray, src: torch.Tensor, rows: int = 64) -> None:
+    """Write float (C, h, w) in [0, 1] into ``dst`` (h, w, C) of dtype uint8, uint16 or float32.
+
+    Works in place on ``src`` (clobbering it) a few rows at a time, so rounding a band needs no
+    second float copy of it.
+    """
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(dst.dtype)
+    cast = torch.uint8 if dst.dtype == np.uint8 else torch.int32
+    for y in range(0, src.shape[1], rows):
+        part = src[:, y : y + rows].clamp_(0.0, 1.0)
+        if scale is not None:
+            part = part.mul_(scale).round_().to(cast)
+        dst[y : y + rows] = part.permute(1, 2, 0).numpy()
 
 
 def upscale_tiled(

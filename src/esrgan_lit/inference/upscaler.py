@@ -224,7 +224,7 @@ class Upscaler:
         x = x.contiguous(memory_format=self.memory_format)
         with torch.inference_mode():
             if is_rrdbnet(model):
-                return rrdbnet_forward(model, x, stripe_pixels=1 << 18)
+                return rrdbnet_forward(model, x, stripe_pixels=1 << 17)
             return model(x)
 
 

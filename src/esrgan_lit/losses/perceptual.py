@@ -56,7 +56,9 @@ class PerceptualLoss(nn.Module):
         )
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self._register_state_dict_hook(_drop_vgg_keys)
+        # public name from torch 2.5; the private one works on the older versions we support
+        post_hook = getattr(self, "register_state_dict_post_hook", self._register_state_dict_hook)
+        post_hook(_drop_vgg_keys)
         self.register_load_state_dict_pre_hook(_fill_vgg_keys)
 
     def train(self, mode: bool = True) -> PerceptualLoss:

@@ -35,8 +35,8 @@ def quantize_uint8(x: Tensor) -> Tensor:
     """
     if not torch.is_floating_point(x):
         raise TypeError(f"quantize_uint8 expects a float image in [0, 1], got dtype {x.dtype}")
-    v = torch.nan_to_num(x.to(torch.float64), nan=0.0) * 255.0
-    return torch.floor(v.clamp(0.0, 255.0) + 0.5)
+    v = x.to(torch.float64) * 255.0  # a new tensor: the in-place steps below are safe
+    return v.nan_to_num_(nan=0.0).clamp_(0.0, 255.0).add_(0.5).floor_()
 
 
 def rgb_to_y(x: Tensor, *, rounded: bool = True) -> Tensor:

@@ -169,6 +169,8 @@ def imresize(
             raise ValueError(f"imresize: scale must be positive, got {scale!r}")
         out_h, out_w = math.ceil(in_h * scales[0]), math.ceil(in_w * scales[1])
     lead = x.shape[:-2]
+    if x.dtype in (torch.float16, torch.bfloat16):  # sparse/gather kernels want fp32 or fp64
+        return imresize(x.float(), scale, size=size, antialias=antialias).to(x.dtype)
     y = x.reshape(-1, in_h, in_w)
     # MATLAB resizes the axis with the smaller scale first (rows first on a tie).
     order = sorted([(scales[0], 0), (scales[1], 1)], key=lambda t: t[0])
