@@ -7,6 +7,7 @@ loop against the real ESRGANModule (identical weights after one iteration).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import sys
@@ -53,7 +54,7 @@ def vgg19_conv5_4(px: int) -> int:
 @pytest.fixture(scope="module")
 def tiny_run():
     n = torch.get_num_threads()
-    cfg, _ = bench.parse(TINY)
+    cfg = dataclasses.replace(bench.parse(TINY)[0], peak_n=256)
     try:
         yield cfg, bench.run(cfg)
     finally:
@@ -110,6 +111,7 @@ def test_report_and_written_file(tiny_run, tmp_path, monkeypatch):
 
 def test_bf16_channels_last_variant_runs_on_cpu():
     cfg, _ = bench.parse([*TINY, "--steps", "1", "--variants", "bf16-cl"])
+    cfg = dataclasses.replace(cfg, peak_n=256)
     n = torch.get_num_threads()
     try:
         (res,) = bench.run(cfg)["variants"]

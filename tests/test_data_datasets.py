@@ -228,8 +228,12 @@ def test_lmdb_reads_like_the_folder(tmp_path: Path) -> None:
         files = lmdb_io.list_images(tmp_path / side)
         items = (lmdb_io.encode_for_lmdb(p, "raw", 1) for p in files)
         lmdb_io.write_lmdb(items, tmp_path / f"{side}.lmdb", map_size=1 << 24)
-    folder = TrainDataset(_pairs(tmp_path / "hr", tmp_path / "lr", min_size=16), scale=4, gt_size=16)
-    lmdb = TrainDataset(_pairs(tmp_path / "hr.lmdb", tmp_path / "lr.lmdb", min_size=16), scale=4, gt_size=16)
+    folder = TrainDataset(
+        _pairs(tmp_path / "hr", tmp_path / "lr", min_size=16), scale=4, gt_size=16
+    )
+    lmdb = TrainDataset(
+        _pairs(tmp_path / "hr.lmdb", tmp_path / "lr.lmdb", min_size=16), scale=4, gt_size=16
+    )
     assert [p.lr_key for p in lmdb.reader.pairs] == ["0000x4", "0001x4", "0002x4"]
     for item in [(0, 1), (1, 2), (2, 3)]:
         a, b = folder[item], lmdb[item]

@@ -234,9 +234,13 @@ def test_prepare_data_downloads_only_when_asked(tmp_path: Path, monkeypatch) -> 
     from esrgan_lit.data import download
 
     calls = []
-    monkeypatch.setattr(download, "fetch_all", lambda specs, root, **kw: calls.append((specs, root, kw)))
+    monkeypatch.setattr(
+        download, "fetch_all", lambda specs, root, **kw: calls.append((specs, root, kw))
+    )
     instantiate(_compose("df2k", tmp_path).data, _convert_="all").prepare_data()
     assert calls == []
     dm = instantiate(_compose("df2k", tmp_path, "data.download=true").data, _convert_="all")
     dm.prepare_data()
-    assert calls == [(["div2k", "flickr2k", "benchmarks"], str(tmp_path), {"allow_unverified": False})]
+    assert calls == [
+        (["div2k", "flickr2k", "benchmarks"], str(tmp_path), {"allow_unverified": False})
+    ]

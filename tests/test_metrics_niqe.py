@@ -67,6 +67,7 @@ def test_params_bad_path(tmp_path: Path) -> None:
         load_pristine_params(bad)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's mean of an empty side
 def test_aggd_equals_full_argmin_search() -> None:
     """The nearest-grid-point shortcut must pick what MATLAB's min over the whole grid picks."""
     g = torch.Generator().manual_seed(0)
@@ -130,6 +131,10 @@ def test_grey_crop_and_y_options() -> None:
     assert NIQE(crop_border=4)._params is not None
     assert niqe(rgb, crop_border=4).item() == pytest.approx(cropped, abs=1e-12)
     assert niqe(rgb, round_y=False).item() != pytest.approx(niqe(rgb).item(), abs=1e-6)
+
+
+def test_flat_image_scores_nan_not_a_number_made_up() -> None:
+    assert math.isnan(niqe(torch.full((1, 1, 96, 96), 0.5)).item())
 
 
 def test_too_small_image_is_a_clear_error() -> None:

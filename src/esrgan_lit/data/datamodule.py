@@ -27,7 +27,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from esrgan_lit.data.datasets import EvalDataset, PredictDataset, TrainDataset, eval_collate
+from esrgan_lit.data.datasets import (
+    EvalDataset,
+    PredictDataset,
+    TrainDataset,
+    eval_collate,
+    train_collate,
+)
 from esrgan_lit.data.pairs import Pair, build_pairs
 from esrgan_lit.data.samplers import ShardSampler, TrainSampler
 from esrgan_lit.data.sources import DataNotFoundError, open_source
@@ -283,6 +289,7 @@ class SRDataModule(L.LightningDataModule):
             batch_size=self.batch_size,
             sampler=self._sampler,
             drop_last=True,
+            collate_fn=train_collate,
             num_workers=workers,
             pin_memory=self._pin(),
             persistent_workers=bool(hp.persistent_workers) and workers > 0,

@@ -116,7 +116,7 @@ class TrainDataset(Dataset):
     def fill_cache(self, threads: int = 4) -> int:
         return self.reader.fill_cache(threads)
 
-    def _load(self, i: int, rng: random.Random) -> dict[str, torch.Tensor]:
+    def _load(self, i: int, rng: random.Random) -> dict[str, np.ndarray]:
         s, lq_size = self.scale, self.gt_size // self.scale
         hr = mod_crop(to_rgb(self.reader.hr(i)), s)
         if min(hr.shape[:2]) < self.gt_size:
@@ -133,9 +133,19 @@ class TrainDataset(Dataset):
             lq = lr[top : top + lq_size, left : left + lq_size]
         gt = hr[top * s : (top + lq_size) * s, left * s : (left + lq_size) * s]
         k = rng.choice(self.choices)
-        return {"lq": to_tensor(dihedral(lq, k)), "gt": to_tensor(dihedral(gt, k))}
+        # copy the crop out first (row copies), so the flip/transpose gathers stay in cache
+        gt, lq = np.ascontiguousarray(gt), np.ascontiguousarray(lq)
+        return {"lq": dihedral(lq, k), "gt": dihedral(gt, k)}
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        return {k: to_tensor(v) for k, v in self._sample(item).items()}
+
+    def __getitems__(self, items: list[Any]) -> list[dict[str, Any]]:
+        """Batched fetch (DataLoader uses it): integer HWC patches, converted to float once per
+        batch by ``train_collate`` instead of once per sample."""
+        return [{**self._sample(item), "_raw": True} for item in items]
+
+    def _sample(self, item: int | tuple[int, int]) -> dict[str, np.ndarray]:
         index, seed = item if isinstance(item, tuple) else (int(item), int(item))
         rng = random.Random(seed)  # a few draws per sample: cheaper than a NumPy Generator
         for _attempt in range(8):
@@ -199,6 +209,24 @@ class PredictDataset(Dataset):
             "name": self.keys[i].rsplit("/", 1)[-1],
             "grey": img.shape[2] == 1,
         }
+
+
+def _stack_float(arrays: list[np.ndarray]) -> torch.Tensor:
+    """Integer HWC patches -> float32 (B, C, H, W) in [0, 1] in one pass per batch."""
+    whites = [65535.0 if a.dtype == np.uint16 else 255.0 for a in arrays]
+    if len(set(whites)) == 1 and len({a.shape for a in arrays}) == 1:
+        batch = np.stack(arrays).transpose(0, 3, 1, 2)
+        out = np.empty(batch.shape, np.float32)
+        np.divide(batch, np.float32(whites[0]), out=out)
+        return torch.from_numpy(out)
+    return torch.stack([to_tensor(a) for a in arrays])
+
+
+def train_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """``{"lq": (B,3,p,p), "gt": (B,3,P,P)}`` float32 in [0, 1] (16-bit divided by 65535)."""
+    if items and items[0].get("_raw"):
+        return {k: _stack_float([it[k] for it in items]) for k in ("lq", "gt")}
+    return {k: torch.stack([it[k] for it in items]) for k in ("lq", "gt")}
 
 
 def eval_collate(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -144,8 +144,9 @@ def _mscn(img: Tensor, window: Tensor) -> Tensor:
     separable kernels; float64 ``conv2d`` is several times slower on CPU). Where ``img - mu`` is
     exactly 0 in exact arithmetic (flat neighbourhoods, mirror-symmetric ones) any filter leaves
     +-1e-14 noise whose sign is arbitrary; the AGGD fit counts every negative/positive value, so
-    that noise moves NIQE by up to ~4e-4 (the baboon oracle; MATLAB gives 0 there). Such
-    deviations are set to exactly 0.
+    that noise moves NIQE by ~4e-4 on the baboon oracle, whose MATLAB score needs exact zeros in
+    its flat regions. Such deviations are set to exactly 0. An image without texture (all blocks
+    flat) has no usable block and scores NaN.
     """
     k = window.shape[-1]
     pad = k // 2
