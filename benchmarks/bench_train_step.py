@@ -60,6 +60,19 @@ ADAM = functools.partial(torch.optim.Adam, lr=LR, betas=(0.9, 0.999))
 SCHED = functools.partial(torch.optim.lr_scheduler.MultiStepLR, milestones=MILESTONES, gamma=0.5)
 
 
+Pair = tuple[float, float]  # (wall-clock, process CPU time), seconds or rates
+
+
+def _now() -> Pair:
+    """Wall clock and process CPU time: on a loaded machine the CPU time of a single-threaded
+    process is the work done, however often the scheduler took the core away."""
+    return time.perf_counter(), time.process_time()
+
+
+def _diff(t0: Pair, t1: Pair) -> Pair:
+    return t1[0] - t0[0], t1[1] - t0[1]
+
+
 @dataclass
 class Config:
     device: str = "cpu"
@@ -81,10 +94,10 @@ class Config:
 @dataclass
 class VariantResult:
     name: str
-    hand: list[float] = field(default_factory=list)
-    lightning: list[float] = field(default_factory=list)
-    phases: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    breakdown: list[float] = field(default_factory=list)
+    hand: list[Pair] = field(default_factory=list)
+    lightning: list[Pair] = field(default_factory=list)
+    phases: dict[str, list[Pair]] = field(default_factory=lambda: defaultdict(list))
+    breakdown: list[Pair] = field(default_factory=list)
     flops: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_diff: float = math.nan
     log_ms: float = math.nan
@@ -141,7 +154,7 @@ class _Phases:
 
     def __init__(self, device: str, flops: dict[str, int]) -> None:
         self.device, self.flops, self.counting = device, flops, False
-        self.times: dict[str, float] = defaultdict(float)
+        self.times: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
     @contextmanager
     def __call__(self, name: str) -> Any:
@@ -151,10 +164,11 @@ class _Phases:
             self.flops[name] += int(fc.get_total_flops())
             return
         _sync(self.device)
-        t0 = time.perf_counter()
+        t0 = _now()
         yield
         _sync(self.device)
-        self.times[name] += time.perf_counter() - t0
+        for i, dt_ in enumerate(_diff(t0, _now())):
+            self.times[name][i] += dt_
 
 
 def _no_phase(name: str) -> Any:
@@ -299,7 +313,7 @@ class _Clock(L.Callback):
             _sync(self.device)
             self.first = _state(pl_module.generator, pl_module.discriminator)
         _sync(self.device)
-        self.ends.append(time.perf_counter())
+        self.ends.append(_now())
         self.logs.append(self.log_s[0])
 
 
@@ -330,20 +344,20 @@ def run_lightning(nets: tuple[nn.Module, ...], cfg: Config, variant: str, res: V
             default_root_dir=tmp,
         )
         trainer.fit(module, train_dataloaders=_loader(n_iter, cfg))
-    res.lightning = [b - a for a, b in zip(clock.ends, clock.ends[1:])][cfg.warmup - 1 :]
+    res.lightning = [_diff(a, b) for a, b in zip(clock.ends, clock.ends[1:])][cfg.warmup - 1 :]
     logs = [b - a for a, b in zip(clock.logs, clock.logs[1:])][cfg.warmup - 1 :]
     res.global_step, res.iterations = trainer.global_step, len(clock.ends)
     res.log_ms = 1e3 * statistics.median(logs)
     return clock.first
 
 
-def run_hand(loop: HandLoop, cfg: Config, n_warm: int, first: list) -> list[float]:
+def run_hand(loop: HandLoop, cfg: Config, n_warm: int, first: list) -> list[Pair]:
     it, times = iter(_loader(n_warm + cfg.steps, cfg)), []
     for _ in range(n_warm + cfg.steps):
-        t0 = time.perf_counter()
+        t0 = _now()
         loop.step(it)
         _sync(cfg.device)
-        times.append(time.perf_counter() - t0)
+        times.append(_diff(t0, _now()))
         if not first:
             first.append(_state(loop.g, loop.d))
     return times[n_warm:]
@@ -358,20 +372,20 @@ def run_breakdown(loop: HandLoop, cfg: Config, res: VariantResult) -> None:
         ph.times.clear()
         loop.step(it, ph, split=True)
         for name in PHASES:
-            res.phases[name].append(ph.times.get(name, 0.0))
-        res.breakdown.append(sum(ph.times.values()))
+            res.phases[name].append(tuple(ph.times.get(name, (0.0, 0.0))))
+        res.breakdown.append(tuple(sum(t[i] for t in ph.times.values()) for i in (0, 1)))
 
 
-def matmul_peak(cfg: Config, dtype: torch.dtype = torch.float32) -> list[float]:
-    """GFLOP/s of a large square ``torch.mm``, one sample per repetition."""
+def matmul_peak(cfg: Config, dtype: torch.dtype = torch.float32) -> list[Pair]:
+    """GFLOP/s (wall, CPU time) of a large square ``torch.mm``, one sample per repetition."""
     a, b = (torch.randn(cfg.peak_n, cfg.peak_n, device=cfg.device, dtype=dtype) for _ in "ab")
     c, out = torch.mm(a, b), []
     for _ in range(cfg.peak_reps):
         _sync(cfg.device)
-        t0 = time.perf_counter()
+        t0 = _now()
         torch.mm(a, b, out=c)
         _sync(cfg.device)
-        out.append(2 * cfg.peak_n**3 / (time.perf_counter() - t0) / 1e9)
+        out.append(tuple(2 * cfg.peak_n**3 / max(t, 1e-9) / 1e9 for t in _diff(t0, _now())))
     return out
 
 
@@ -409,34 +423,48 @@ def _ms(seconds: float) -> str:
     return f"{1e3 * seconds:,.0f}" if seconds >= 1 else f"{1e3 * seconds:.1f}"
 
 
-def _iqr(xs: list[float]) -> str:
+def _med(xs: list[Pair], i: int) -> float:
+    return statistics.median(x[i] for x in xs)
+
+
+def _iqr(xs: list[Pair], i: int) -> str:
     if len(xs) < 2:
         return "-"
-    q = statistics.quantiles(xs, n=4, method="inclusive")
+    q = statistics.quantiles([x[i] for x in xs], n=4, method="inclusive")
     return f"{_ms(q[0])}-{_ms(q[2])}"
 
 
-def _rate(flop: float, seconds: float, peak: float) -> str:
+def _rate(flop: float, seconds: float, peak: float) -> list[str]:
     if not flop or not seconds:
-        return "- | -"
-    return f"{flop / seconds / 1e9:,.1f} | {100 * flop / seconds / 1e9 / peak:.0f}%"
+        return ["-", "-"]
+    return [f"{flop / seconds / 1e9:,.1f}", f"{100 * flop / seconds / 1e9 / peak:.0f}%"]
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def render(info: dict[str, Any], command: str) -> str:
     """The dated markdown report (also printed)."""
     cfg: Config = info["cfg"]
-    peak = {k: statistics.median(v) for k, v in info["peak"].items()}
-    pk32 = info["peak"]["fp32"]
+    # Rates and shares use CPU time on CPU (robust to a loaded machine), wall time on a GPU.
+    clocks = [(0, "wall")] if cfg.device == "cuda" else [(0, "wall"), (1, "CPU")]
+    r, rname = clocks[-1]
+    peak = {k: (_med(v, 0), _med(v, 1)) for k, v in info["peak"].items()}
+    pk32 = [x[0] for x in info["peak"]["fp32"]]
     load = {k: " / ".join(f"{x:.1f}" for x in info[k]) for k in ("load_start", "load_end")}
     g_p, d_p, v_p = info["params"]
     lines = [
         f"# ESRGAN training step - {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
         f"- Command: `{command}`",
-        f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, device {cfg.device}, "
-        f"torch {torch.__version__}, lightning {L.__version__}, {info['threads']} intra-op thread(s)",
-        f"- Load average (1/5/15 min): start {load['load_start']}, end {load['load_end']}. Shared "
-        "machine: timings are noisy; medians after warm-up, IQR beside them.",
+        f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, device {cfg.device}, torch "
+        f"{torch.__version__}, lightning {L.__version__}, {info['threads']} intra-op thread(s).",
+        f"- Load average (1/5/15 min): start {load['load_start']}, end {load['load_end']}. A "
+        "shared machine: wall times are noisy, so each figure is a median after warm-up (IQR "
+        "beside it), and on CPU the process CPU time is given too (the work done, whatever the "
+        "scheduler did); rates, shares and the verdict use "
+        f"{'wall' if r == 0 else 'CPU'} time.",
         f"- Step: RRDBNet nb {cfg.num_block} nf {cfg.num_feat} gc {cfg.num_grow_ch} "
         f"x{cfg.scale} ({g_p:,} params); VGGStyleDiscriminator nf {cfg.d_feat} at "
         f"{cfg.gt_size} px ({d_p:,}); VGG19 to conv5_4 before ReLU ({v_p:,}; random weights, "
@@ -445,53 +473,60 @@ def render(info: dict[str, Any], command: str) -> str:
         f"{cfg.gt_size // cfg.scale} px.",
         f"- Iterations: {cfg.warmup} warm-up + {cfg.steps} timed per run; the hand loop runs "
         "before and after the Lightning run (pooled).",
-        f"- fp32 matmul peak ({cfg.peak_n}x{cfg.peak_n} mm, median of {len(pk32)} before + after):"
-        f" {peak['fp32']:,.1f} GFLOP/s (min {min(pk32):,.1f}, max {max(pk32):,.1f})"
-        + (f"; bf16: {peak['bf16']:,.1f} GFLOP/s" if "bf16" in peak else "")
+        f"- fp32 matmul peak ({cfg.peak_n}x{cfg.peak_n} mm, median of {len(pk32)}, before + "
+        f"after): {peak['fp32'][0]:,.1f} GFLOP/s wall (min {min(pk32):,.1f}, max "
+        f"{max(pk32):,.1f})"
+        + ("" if r == 0 else f", {peak['fp32'][1]:,.1f} GFLOP/s per CPU-second")
+        + (f"; bf16: {peak['bf16'][0]:,.1f} GFLOP/s" if "bf16" in peak else "")
         + ".",
         f"- RRDBNet forward: {info['g_mflop_per_px']:.2f} MFLOP per input pixel (FlopCounterMode).",
         "",
     ]
     for res in info["variants"]:
         flop = sum(res.flops.values())
-        pk = peak["bf16"] if res.name.startswith("bf16") and "bf16" in peak else peak["fp32"]
-        h, lt = statistics.median(res.hand), statistics.median(res.lightning)
-        h_a, h_b = (
-            statistics.median(res.hand[: cfg.steps]),
-            statistics.median(res.hand[cfg.steps :]),
-        )
-        over = lt / h - 1
+        pk = peak["bf16" if res.name.startswith("bf16") and "bf16" in peak else "fp32"]
+        head = ["loop", "n"] + [f"{c} {k}" for _, c in clocks for k in ("ms / iter", "IQR")]
+        head += [f"{k} ({c})" for _, c in clocks for k in ("GFLOP/s", "% of peak")]
         lines += [
             f"## {res.name}: {flop / 1e9:,.1f} GFLOP per iteration (conv + matmul, fwd + bwd)",
             "",
-            "| loop | ms / iteration (median) | IQR | n | GFLOP/s | % of peak |",
-            "|---|---:|---:|---:|---:|---:|",
+            _row(head),
+            "|---|" + "---:|" * (len(head) - 1),
         ]
-        for label, xs in [("hand-written", res.hand), ("Lightning Trainer", res.lightning)]:
-            m = statistics.median(xs)
-            lines.append(f"| {label} | {_ms(m)} | {_iqr(xs)} | {len(xs)} | {_rate(flop, m, pk)} |")
-        m = statistics.median(res.breakdown)
-        lines += [
-            f"| hand, per-phase timers | {_ms(m)} | {_iqr(res.breakdown)} | {len(res.breakdown)} "
-            f"| {_rate(flop, m, pk)} |",
-            "",
-            f"**Lightning overhead: {100 * over:+.1f}%** ({1e3 * (lt - h):+,.0f} ms/iter; target "
-            f"<= 10%: {'met' if over <= 0.10 else 'NOT met'}). Hand loop before / after the "
-            f"Lightning run: {_ms(h_a)} / {_ms(h_b)} ms (max-min spread "
-            f"{100 * (max(res.hand) - min(res.hand)) / h:.0f}% of the median). Lightning logging "
-            f"(self.log + logger connector, inside the iteration): {res.log_ms:.1f} ms/iter. max_steps="
-            f"{cfg.warmup + cfg.steps} gave global_step {res.global_step} and {res.iterations} "
-            f"iterations. Same math: max |weight difference| after the first iteration, hand vs "
-            f"Lightning: {res.max_diff:.1e}.",
-            "",
-            "| phase (hand loop) | ms (median) | share | GFLOP | GFLOP/s | % of peak |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for name in PHASES:
-            t, f = statistics.median(res.phases[name]), res.flops.get(name, 0)
+        loops = [("hand-written", res.hand), ("Lightning Trainer", res.lightning)]
+        for label, xs in [*loops, ("hand, per-phase timers", res.breakdown)]:
+            cells = [label, str(len(xs))]
+            cells += [v for i, _ in clocks for v in (_ms(_med(xs, i)), _iqr(xs, i))]
             lines.append(
-                f"| {name} | {_ms(t)} | {100 * t / m:.1f}% | {f / 1e9:,.2f} | {_rate(f, t, pk)} |"
+                _row(cells + [v for i, _ in clocks for v in _rate(flop, _med(xs, i), pk[i])])
             )
+        over = {i: _med(res.lightning, i) / _med(res.hand, i) - 1 for i, _ in clocks}
+        delta = {i: _med(res.lightning, i) - _med(res.hand, i) for i, _ in clocks}
+        h = [x[r] for x in res.hand]
+        lines += [
+            "",
+            "**Lightning overhead: "
+            + ", ".join(f"{c} {100 * over[i]:+.1f}% ({1e3 * delta[i]:+,.0f} ms)" for i, c in clocks)
+            + f"** per iteration; target <= 10% ({rname} time): "
+            f"{'met' if over[r] <= 0.10 else 'NOT met'}. Hand loop before / after the Lightning "
+            f"run ({rname}): {_ms(statistics.median(h[: cfg.steps]))} / "
+            f"{_ms(statistics.median(h[cfg.steps :]))} ms, max-min spread "
+            f"{100 * (max(h) - min(h)) / statistics.median(h):.0f}% of the median. Lightning "
+            f"logging (self.log + logger connector, wall): {res.log_ms:.1f} ms/iter. max_steps="
+            f"{cfg.warmup + cfg.steps} gave global_step {res.global_step} and {res.iterations} "
+            "iterations. Same math: max |weight difference| after the first iteration, hand "
+            f"loop vs Lightning: {res.max_diff:.1e}.",
+            "",
+        ]
+        head = ["phase (hand loop)"] + [f"{c} ms" for _, c in clocks]
+        head += ["share", "GFLOP", f"GFLOP/s ({rname})", f"% of peak ({rname})"]
+        lines += [_row(head), "|---|" + "---:|" * (len(head) - 1)]
+        total = _med(res.breakdown, r)
+        for name in PHASES:
+            t, f = _med(res.phases[name], r), res.flops.get(name, 0)
+            cells = [name] + [_ms(_med(res.phases[name], i)) for i, _ in clocks]
+            cells += [f"{100 * t / total:.1f}%", f"{f / 1e9:,.2f}", *_rate(f, t, pk[r])]
+            lines.append(_row(cells))
         lines.append("")
     if cfg.device != "cuda":
         lines += [
