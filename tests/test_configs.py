@@ -17,7 +17,8 @@ from esrgan_lit.train import train
 
 CONF = config_dir()
 EXPERIMENTS = sorted(
-    str(p.relative_to(CONF / "experiment").with_suffix("")) for p in CONF.glob("experiment/**/*.yaml")
+    str(p.relative_to(CONF / "experiment").with_suffix(""))
+    for p in CONF.glob("experiment/**/*.yaml")
 )
 PAPER_ABLATION = ["srgan_baseline", "no_bn", "before_activation", "ragan", "rrdb"]
 

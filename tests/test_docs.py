@@ -8,7 +8,7 @@ Commands are the lines of fenced ```bash blocks in docs/*.md and README.md that 
   overrides; a ``-m`` line is split into its jobs the way Hydra's basic sweeper does, and each job is
   composed. The composed config must resolve with no missing mandatory value (``???``), so a
   documented command that forgets e.g. ``model.pretrained_generator`` fails here.
-- argparse CLIs (upscale, convert, export, data.prepare, metrics.ma_forest) get their ``main(argv)``
+- argparse CLIs (upscale, convert, export, data.prepare, metrics.ma_forest, demo) get their ``main(argv)``
   called with ``ArgumentParser.parse_args`` patched to stop right after a successful parse.
 
 Also: every config group option and experiment under conf/ is named in docs/configuration.md,
@@ -23,26 +23,32 @@ import importlib.util
 import re
 import shlex
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-DOC_FILES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
+DOC_FILES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 
-HYDRA = {"train": "train", "evaluate": "evaluate", "tradeoff": "tradeoff", "interpolate": "interpolate"}
+HYDRA = {
+    "train": "train",
+    "evaluate": "evaluate",
+    "tradeoff": "tradeoff",
+    "interpolate": "interpolate",
+}
 ARGPARSE = {
     "upscale": "esrgan_lit.upscale",
     "convert": "esrgan_lit.convert",
     "export": "esrgan_lit.export",
     "data.prepare": "esrgan_lit.data.prepare",
     "metrics.ma_forest": "esrgan_lit.metrics.ma_forest",
+    "demo": "esrgan_lit.demo",
 }
 # Entry points the contracts name: the docs must show each at least once.
-REQUIRED = set(HYDRA) | set(ARGPARSE)
+REQUIRED = set(HYDRA) | (set(ARGPARSE) - {"demo"})
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S*$")
@@ -174,6 +180,7 @@ def _hydra_jobs(cmd: Command) -> list[list[str]]:
 def hydra_ready(tmp_path_factory):
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     from esrgan_lit.config import config_dir
 
@@ -181,6 +188,7 @@ def hydra_ready(tmp_path_factory):
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         yield tmp_path_factory.mktemp("hydra_out")
     GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None  # leave no run config behind for other tests
 
 
 def _compose_and_resolve(config_name: str, overrides: list[str], out: Path) -> None:
@@ -255,7 +263,7 @@ def _load_standalone(name: str):
 
 
 @pytest.mark.parametrize("cmd", ARGPARSE_COMMANDS, ids=[c.where for c in ARGPARSE_COMMANDS])
-def test_argparse_command_parses(cmd: Command, monkeypatch: pytest.MonkeyPatch, capsys):
+def test_argparse_command_parses(cmd: Command, monkeypatch: pytest.MonkeyPatch, capsys, request):
     original = argparse.ArgumentParser.parse_args
 
     def parse_then_stop(self, args=None, namespace=None):
@@ -263,19 +271,26 @@ def test_argparse_command_parses(cmd: Command, monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
     module = _load_standalone(ARGPARSE[cmd.entry])
-    with pytest.raises(_Parsed):
+    with pytest.raises(_Parsed) as parsed:
         try:
             module.main(list(cmd.args))
         except SystemExit as exit_:
             err = capsys.readouterr().err
             raise AssertionError(f"{cmd.where}: arguments rejected: {err.strip()}") from exit_
+    if cmd.entry == "demo":  # its trailing arguments are Hydra overrides for both stages
+        out = request.getfixturevalue("hydra_ready")
+        extra = list(parsed.value.namespace.overrides)
+        _compose_and_resolve("train", ["experiment=demo", *extra], out)
+        _compose_and_resolve(
+            "train", ["experiment=demo_gan", "model.pretrained_generator=g", *extra], out
+        )
 
 
 def test_parse_check_rejects_a_bad_line(monkeypatch: pytest.MonkeyPatch, capsys):
     """The argparse check is not vacuous: an unknown option fails it."""
     bad = Command("<test>", "upscale", ("in.png", "--no-such-option"))
     with pytest.raises(AssertionError, match="arguments rejected"):
-        test_argparse_command_parses(bad, monkeypatch, capsys)
+        test_argparse_command_parses(bad, monkeypatch, capsys, None)
 
 
 def test_compose_check_rejects_missing_mandatory(hydra_ready: Path):
@@ -312,17 +327,31 @@ def test_configuration_reference_lists_every_config():
     assert not missing, f"docs/configuration.md does not mention: {missing}"
 
 
-_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading slugs: lower case, punctuation dropped, spaces to hyphens."""
+    slugs = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            slugs.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return slugs
 
 
 def test_relative_links_resolve():
     broken = []
     for path in DOC_FILES:
-        for target in _LINK.findall(path.read_text(encoding="utf-8")):
-            if re.match(r"^[a-z]+:", target):
+        for link in _LINK.findall(path.read_text(encoding="utf-8")):
+            if re.match(r"^[a-z]+:", link):
                 continue
-            if not (path.parent / target).exists():
-                broken.append(f"{path.relative_to(ROOT)} -> {target}")
+            target, _, anchor = link.partition("#")
+            dest = path.parent / target if target else path
+            if not dest.exists():
+                broken.append(f"{path.relative_to(ROOT)} -> {link}")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+                broken.append(f"{path.relative_to(ROOT)} -> {link} (no such heading)")
     assert not broken, f"broken links: {broken}"
 
 

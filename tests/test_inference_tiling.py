@@ -35,8 +35,10 @@ def test_plan_axis_partitions_and_extends(n, tile, overlap, mult):
         assert a.c1 == b.c0  # cores tile the axis with no gap or overlap
     for s in spans:
         assert s.c1 - s.c0 <= max(tile, mult)
-        assert s.p0 == max(0, s.c0 - overlap) and s.p1 == min(n, s.c1 + overlap)
+        assert s.p0 <= max(0, s.c0 - overlap) and s.p1 >= min(n, s.c1 + overlap)
+        assert 0 <= s.p0 and s.p1 <= n
         assert s.c0 % mult == 0 and s.p0 % mult == 0
+    assert len({s.p1 - s.p0 for s in spans}) == 1  # one patch size: tiles can share a batch
 
 
 @pytest.mark.parametrize(

@@ -45,10 +45,9 @@ class _Pairs(Dataset):
 
 
 class _Data(L.LightningDataModule):
-    val_set_names = ["setA", "setB"]
-
     def __init__(self, nan: bool = False) -> None:
         super().__init__()
+        self.val_set_names = ["setA", "setB"]
         self.nan = nan
 
     def train_dataloader(self) -> DataLoader:
@@ -311,3 +310,26 @@ def test_pretrained_generator_mismatch_is_clear(tmp_path):
     m = _psnr_module(pretrained_generator=str(src))
     for a, b in zip(m.generator.state_dict().values(), ok.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("kind", ["psnr", "gan"])
+def test_bf16_autocast_keeps_losses_fp32(tmp_path, kind):
+    L.seed_everything(0)
+    m = _psnr_module() if kind == "psnr" else _gan_module()
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision="bf16-mixed",
+        max_steps=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(m, datamodule=_Data())
+    assert trainer.global_step == 2
+    logged = {k: v for k, v in trainer.callback_metrics.items() if k.startswith("train/l_")}
+    assert logged and all(v.dtype == torch.float32 and torch.isfinite(v) for v in logged.values())
+    assert all(p.dtype == torch.float32 for p in m.generator.parameters())

@@ -1,7 +1,7 @@
 """The notebooks run headless, top to bottom, on tiny settings; stored copies carry no outputs.
 
 Each notebook's cell tagged ``parameters`` is replaced with tiny settings before it runs in a
-fresh ``python3`` kernel (this interpreter's), in a temporary working directory, with the Agg
+fresh kernel running this interpreter, in a temporary working directory, with the Agg
 backend, one CPU thread and an empty torch hub cache (so nothing is downloaded: the GAN stage
 runs without VGG19 weights, as the notebooks say). Any failing cell fails the test.
 """
@@ -9,6 +9,7 @@ runs without VGG19 weights, as the notebooks say). Any failing cell fails the te
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ pytest.importorskip("skimage")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CELL_TIMEOUT = 300  # seconds per cell; a cell that hangs fails the test
+KERNEL = (
+    "esrgan-lit-notebook-test"  # a kernelspec for this interpreter, found first on JUPYTER_PATH
+)
 
 # Tiny RRDBNet and batches for the in-notebook training runs (a few seconds each).
 TINY = [
@@ -37,7 +41,7 @@ TINY = [
 ]
 CHECKPOINT = "@checkpoint@"  # replaced by a BasicSR-layout .pth the test writes
 
-# case id -> (notebook, parameters, files it must write, text it must print)
+# case id -> (notebook, parameters, files it must write (globs), text it must print)
 CASES: dict[str, tuple[str, dict, list[str], list[str]]] = {
     "quickstart_trains_demo": (
         "01_quickstart.ipynb",
@@ -76,7 +80,8 @@ CASES: dict[str, tuple[str, dict, list[str], list[str]]] = {
             "OVERRIDES": TINY,
             "OUTPUT_DIR": "out",
         },
-        ["out/curves.png", "out/generator.safetensors", "out/metrics.json", "out/csv/metrics.csv"],
+        # one timestamped run directory under OUTPUT_DIR
+        ["out/*/curves.png", "out/*/generator.safetensors", "out/*/csv/metrics.csv"],
         ["iterations: 6", "final validation:", "bicubic on sample"],
     ),
     "perception_distortion": (
@@ -158,9 +163,23 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("nbdata")
 
 
+@pytest.fixture(scope="module")
+def jupyter_path(tmp_path_factory) -> Path:
+    """A kernelspec running this interpreter (not whatever "python3" a user dir defines)."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"})
+    )
+    return root
+
+
 @pytest.fixture
-def kernel_env(tmp_path, monkeypatch) -> None:
+def kernel_env(tmp_path, monkeypatch, jupyter_path) -> None:
     """The kernel inherits this environment: headless plots, one thread, no downloads."""
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MKL_NUM_THREADS", "1")
@@ -191,19 +210,21 @@ def test_notebook_runs(case: str, tmp_path: Path, data_dir: Path, kernel_env) ->
     work = tmp_path / "work"
     work.mkdir()
     client = nbclient.NotebookClient(
-        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+        nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL, resources={"metadata": {"path": str(work)}}
     )
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError naming the cell on the first failure
     print(f"{case} ({name}): {time.perf_counter() - start:.1f} s")
 
-    for rel in products:
-        assert (work / rel).is_file(), f"{name} did not write {rel}"
+    for pattern in products:
+        found = [p for p in work.glob(pattern) if p.is_file()]
+        assert len(found) == 1, f"{name}: expected one file {pattern}, found {found}"
     text = _text(nb)
     for snippet in expected:
         assert snippet in text, f"{name}: expected {snippet!r} in its printed output"
     if case == "training":
-        saved = json.loads((work / "out" / "metrics.json").read_text())
+        (run_dir,) = (work / "out").iterdir()
+        saved = json.loads((run_dir / "metrics.json").read_text())
         assert list(saved) == ["sample"] and 5.0 < saved["sample"]["psnr_y"] < 60.0
-        header = (work / "out" / "csv" / "metrics.csv").read_text().splitlines()[0]
+        header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0]
         assert "train/l_pix" in header and "val/sample/psnr_y" in header

@@ -12,10 +12,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import open_dict
 from safetensors.torch import load_file
-
-from hydra.utils import instantiate
 
 from esrgan_lit.config import config_dir
 from esrgan_lit.train import train
@@ -85,7 +84,12 @@ def _same(a: dict, b: dict) -> bool:
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_outputs_determinism_and_gan_stage(tmp_path, data_dir):
-    psnr = ["experiment=psnr_pretrain", "trainer.max_steps=3", "logger=csv", "trainer.log_every_n_steps=1"]
+    psnr = [
+        "experiment=psnr_pretrain",
+        "trainer.max_steps=3",
+        "logger=csv",
+        "trainer.log_every_n_steps=1",
+    ]
     metrics, objs = run(tmp_path / "a", psnr, data_dir)
     a = tmp_path / "a"
     assert objs["trainer"].global_step == 3
@@ -184,7 +188,7 @@ def test_ddp_cpu_two_processes(tmp_path, data_dir):
     assert m_ddp["psnr_y"] == pytest.approx(m_one["psnr_y"], abs=1e-3)
 
     gan = tmp_path / "gan"
-    metrics, objs = run(gan, ["experiment=esrgan", *fork, "trainer.max_steps=2",
+    metrics, _ = run(gan, ["experiment=esrgan", *fork, "trainer.max_steps=2",
                               "logger=none", "model.perceptual_loss=null",
                               "model.discriminator.num_feat=4",
                               f"model.pretrained_generator={ddp / 'generator.safetensors'}"],

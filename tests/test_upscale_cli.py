@@ -112,6 +112,8 @@ def test_api_returns_the_kind_it_was_given(model_path):
     y = up.upscale(x)
     assert y.shape == (2, 3, 12, 16) and y.dtype == torch.float64
     assert torch.allclose(y[1], up.upscale(x[1]))
+    deep = up.upscale(RNG.integers(0, 65536, (6, 8, 3), dtype=np.uint16), outscale=3)
+    assert deep.shape == (18, 24, 3) and deep.dtype == np.uint16 and np.any(deep % 257 != 0)
     with pytest.raises(TypeError, match="uint8 or uint16"):
         up.upscale(np.zeros((4, 4), np.float32))
 

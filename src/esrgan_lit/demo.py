@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -71,10 +73,8 @@ def evaluate(generators: dict[str, Any], val_loader: Any) -> tuple[dict, dict]:
     images: dict[str, list[torch.Tensor]] = {"HR": [b["gt"][0] for b in batches]}
     for name, gen in tqdm(generators.items(), desc="evaluating", unit="method"):
         metrics = {"psnr_y": PSNR(crop_border=4), "ssim_y": SSIM(crop_border=4)}
-        try:
+        with contextlib.suppress(Exception):  # NIQE is a bonus column; absent prints "-"
             metrics["niqe"] = NIQE(crop_border=4)
-        except Exception:  # NIQE is a bonus column; its absence is printed as "-"
-            pass
         outs = []
         for b in batches:
             lq = b["lq"]
@@ -167,7 +167,9 @@ def run_demo(out: Path, psnr_steps: int | None = None, gan_steps: int | None = N
     gan_gen = out / "gan" / "generator.safetensors"
 
     _banner(f"3/4 network interpolation, alpha = {ALPHA}")
-    interp = interpolate_to_file(str(psnr_gen), str(gan_gen), ALPHA, str(out / "interp.safetensors"))
+    interp = interpolate_to_file(
+        str(psnr_gen), str(gan_gen), ALPHA, str(out / "interp.safetensors")
+    )
     print(f"wrote {interp}")
 
     _banner("4/4 evaluation on the held-out sample photos")
@@ -192,13 +194,24 @@ def run_demo(out: Path, psnr_steps: int | None = None, gan_steps: int | None = N
     return {"results": results, "vgg": reason is None, "png": str(png)}
 
 
+def set_cpu_threads() -> int:
+    """One intra-op thread on small (<= 2 core) machines unless OMP_NUM_THREADS says otherwise:
+    the tiny demo nets gain little from a second thread and lose a lot when cores are shared."""
+    if "OMP_NUM_THREADS" not in os.environ and (os.cpu_count() or 1) <= 2:
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--out", default="outputs/demo", help="output folder")
     parser.add_argument("--psnr-steps", type=int, default=None, help="PSNR-stage iterations")
     parser.add_argument("--gan-steps", type=int, default=None, help="GAN-stage iterations")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for both stages")
     args = parser.parse_args(argv)
+    set_cpu_threads()
     run_demo(Path(args.out), args.psnr_steps, args.gan_steps, args.overrides)
 
 

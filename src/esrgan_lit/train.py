@@ -171,9 +171,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         if cfg.get("train", True):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         export = _callback(callbacks, "ExportOutputs")
-        if cfg.get("final_validate", True) and export is not None:
-            if export.last_val_step != trainer.global_step:
-                trainer.validate(model=model, datamodule=datamodule, verbose=False)
+        stale = export is not None and export.last_val_step != trainer.global_step
+        if cfg.get("final_validate", True) and stale:
+            trainer.validate(model=model, datamodule=datamodule, verbose=False)
         if cfg.get("test"):
             trainer.test(model=model, datamodule=datamodule, verbose=False)
     except FileNotFoundError as err:

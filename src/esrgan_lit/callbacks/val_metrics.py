@@ -106,12 +106,12 @@ class SRMetrics(Callback):
                 with warnings.catch_warnings():  # already reduced across ranks by torchmetrics
                     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
                     pl_module.log(
-                    f"{stage}/{set_name}/{metric_name}",
-                    value.float(),
-                    on_step=False,
-                    on_epoch=True,
-                    add_dataloader_idx=False,
-                    rank_zero_only=False,
+                        f"{stage}/{set_name}/{metric_name}",
+                        value.float(),
+                        on_step=False,
+                        on_epoch=True,
+                        add_dataloader_idx=False,
+                        rank_zero_only=False,
                     )
         self._touched = []
 

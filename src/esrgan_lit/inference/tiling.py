@@ -42,15 +42,25 @@ class Span:
 
 
 def plan_axis(n: int, tile: int, overlap: int, multiple: int = 1) -> list[Span]:
-    """Split ``[0, n)`` into near-equal cores of at most ``tile`` pixels (multiples of ``multiple``)."""
+    """Split ``[0, n)`` into near-equal cores of at most ``tile`` pixels (multiples of ``multiple``).
+
+    Every patch covers its core plus at least ``overlap`` pixels each side (clipped to the image).
+    """
     if tile <= 0 or tile >= n:
         return [Span(0, n, 0, n)]
     count = math.ceil(n / tile)
     bounds = sorted({min(n, multiple * round(i * n / count / multiple)) for i in range(count + 1)})
     bounds[-1] = n
+    # Patches are core +- overlap, then widened (more context never hurts) to one common length so
+    # that tiles can share a batch.
+    length = max(
+        min(n, c1 + overlap) - max(0, c0 - overlap) for c0, c1 in itertools.pairwise(bounds)
+    )
     spans = []
     for c0, c1 in itertools.pairwise(bounds):
-        spans.append(Span(c0, c1, max(0, c0 - overlap), min(n, c1 + overlap)))
+        p0 = max(0, c0 - overlap)
+        p1 = min(n, p0 + length)
+        spans.append(Span(c0, c1, max(0, p1 - length), p1))
     return spans
 
 
@@ -106,10 +116,10 @@ def upscale_tiled(
     tile_batch: int = 1,
     multiple: int = 1,
 ) -> None:
-    """Upscale ``image`` (C, H, W) float32 CPU tile by tile into ``out`` (H*s, W*s, C_out).
+    """Upscale ``image`` (C, H, W) on the CPU tile by tile into ``out`` (H*s, W*s, C_out).
 
-    ``run`` maps a CPU batch (N, C, h, w) to its CPU float32 output (N, C_out, h*s, w*s); it owns
-    device transfer and precision. ``H``, ``W``, ``tile`` and ``overlap`` must be multiples of
+    ``run`` maps a CPU batch (N, C, h, w), of ``image``'s dtype, to its CPU float32 output in
+    [0, 1] (N, C_out, h*s, w*s); it owns normalisation, device transfer and precision. ``H``, ``W``, ``tile`` and ``overlap`` must be multiples of
     ``multiple`` (pixel-unshuffle networks).
     """
     _, height, width = image.shape
