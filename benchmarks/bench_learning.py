@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=None, help="where the sample split is built")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides (experiment=demo)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -41,6 +42,7 @@ def main() -> None:
             "trainer.enable_model_summary=false",
             "callbacks.model_summary=null",
             "callbacks.ema=null",  # judge the trained weights themselves
+            *args.overrides,
         ]
         cfg = _compose("demo", out, overrides)
         # build the sample split before timing

@@ -448,7 +448,8 @@ def render(info: dict[str, Any], command: str) -> str:
         "",
         f"- Command: `{command}`",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, device {cfg.device}, torch "
-        f"{torch.__version__}, lightning {L.__version__}, {info['threads']} intra-op thread(s).",
+        f"{torch.__version__}, lightning {L.__version__}, {info['threads']} intra-op thread(s) (--threads 0 takes 1 when the "
+        "load average exceeds the cores: oversubscribed OpenMP threads spin-wait, ~10x slower).",
         f"- Load average (1/5/15 min): start {load['load_start']}, end {load['load_end']}. A "
         "shared machine: wall times are noisy, so each figure is a median after warm-up (IQR "
         "beside it), and on CPU the process CPU time is given too (the work done, whatever the "
@@ -476,20 +477,10 @@ def render(info: dict[str, Any], command: str) -> str:
         pk = peak["bf16" if res.name.startswith("bf16") and "bf16" in peak else "fp32"]
         head = ["loop", "n"] + [f"{c} {k}" for _, c in clocks for k in ("ms / iter", "IQR")]
         head += [f"{k} ({c})" for _, c in clocks for k in ("GFLOP/s", "% of peak")]
-        lines += [
-            f"## {res.name}: {flop / 1e9:,.1f} GFLOP per iteration (conv + matmul, fwd + bwd)",
-            "",
-            *(
-                [
-                    "bf16 rows are against the bf16 matmul peak; the VGG loss runs in fp32 by design.",
-                    "",
-                ]
-                if res.name.startswith("bf16")
-                else []
-            ),
-            _row(head),
-            "|---|" + "---:|" * (len(head) - 1),
-        ]
+        lines += [f"## {res.name}: {flop / 1e9:,.1f} GFLOP per iteration (conv + matmul)", ""]
+        if res.name.startswith("bf16"):
+            lines += ["Against the bf16 matmul peak; the VGG loss runs in fp32 by design.", ""]
+        lines += [_row(head), "|---|" + "---:|" * (len(head) - 1)]
         loops = [("hand-written", res.hand), ("Lightning Trainer", res.lightning)]
         for label, xs in [*loops, ("hand, per-phase timers", res.breakdown)]:
             cells = [label, str(len(xs))]
@@ -516,7 +507,7 @@ def render(info: dict[str, Any], command: str) -> str:
             "",
         ]
         head = ["phase (hand loop)"] + [f"{c} ms" for _, c in clocks]
-        head += ["share", "GFLOP", f"GFLOP/s ({rname})", f"% of peak ({rname})"]
+        head += [f"share ({rname})", "GFLOP", f"GFLOP/s ({rname})", f"% of peak ({rname})"]
         lines += [_row(head), "|---|" + "---:|" * (len(head) - 1)]
         total = _med(res.breakdown, r)
         for name in PHASES:
@@ -525,6 +516,14 @@ def render(info: dict[str, Any], command: str) -> str:
             cells += [f"{100 * t / total:.1f}%", f"{f / 1e9:,.2f}", *_rate(f, t, pk[r])]
             lines.append(_row(cells))
         lines.append("")
+    lines += [
+        "Phases: D fwd/bwd hold the G step's passes (D frozen: input gradients only) and the D "
+        "step's two halves; VGG bwd is the perceptual loss's gradient to the SR image; optimiser "
+        "= zero_grad, requires_grad toggles, Adam for G and D, both schedulers; grad norm = the "
+        "module's gradient-norm / non-finite guard. FLOPs: conv and matmul only (FlopCounterMode;"
+        " BatchNorm, activations and Adam are not counted), forward + backward.",
+        "",
+    ]
     if cfg.device != "cuda":
         lines += [
             "## GPU: bf16 + channels_last vs fp32 at the paper's batch 16 x 128 px",

@@ -134,8 +134,10 @@ def _tiny(experiment: str) -> list[str]:
     if "discriminator" in cfg.model:
         o.append("model.discriminator.num_feat=4")
     if cfg.model.get("perceptual_loss") is not None:
-        # the real VGG19 weights cannot be downloaded here: random weights exercise the code
+        # the real VGG19 weights cannot be downloaded here: random weights exercise the code;
+        # a shallow layer keeps the network small (before/after-ReLU choice still applies)
         o.append("model.perceptual_loss.pretrained=false")
+        o.append("model.perceptual_loss.layer_weights={conv2_2: 1.0}")
     return o
 
 

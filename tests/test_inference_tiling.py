@@ -29,14 +29,14 @@ def tiny(scale: int = 4, seed: int = 0) -> RRDBNet:
     ("n", "tile", "overlap", "mult"), [(61, 20, 8, 1), (64, 16, 4, 4), (10, 32, 8, 1)]
 )
 def test_plan_axis_partitions_and_extends(n, tile, overlap, mult):
-    spans = plan_axis(n, tile, overlap, mult)
+    spans = plan_axis(n, tile, overlap, mult, uniform=True)
     assert spans[0].c0 == 0 and spans[-1].c1 == n
     for a, b in itertools.pairwise(spans):
         assert a.c1 == b.c0  # cores tile the axis with no gap or overlap
     for s in spans:
         assert s.c1 - s.c0 <= max(tile, mult)
         assert s.p0 <= max(0, s.c0 - overlap) and s.p1 >= min(n, s.c1 + overlap)
-        assert 0 <= s.p0 and s.p1 <= n
+        assert s.p0 >= 0 and s.p1 <= n
         assert s.c0 % mult == 0 and s.p0 % mult == 0
     assert len({s.p1 - s.p0 for s in spans}) == 1  # one patch size: tiles can share a batch
 

@@ -41,26 +41,30 @@ class Span:
     p1: int
 
 
-def plan_axis(n: int, tile: int, overlap: int, multiple: int = 1) -> list[Span]:
+def plan_axis(
+    n: int, tile: int, overlap: int, multiple: int = 1, *, uniform: bool = False
+) -> list[Span]:
     """Split ``[0, n)`` into near-equal cores of at most ``tile`` pixels (multiples of ``multiple``).
 
     Every patch covers its core plus at least ``overlap`` pixels each side (clipped to the image).
+    ``uniform`` widens the edge patches (more context never hurts) to one common length, so that
+    tiles can share a batch.
     """
     if tile <= 0 or tile >= n:
         return [Span(0, n, 0, n)]
     count = math.ceil(n / tile)
     bounds = sorted({min(n, multiple * round(i * n / count / multiple)) for i in range(count + 1)})
     bounds[-1] = n
-    # Patches are core +- overlap, then widened (more context never hurts) to one common length so
-    # that tiles can share a batch.
     length = max(
         min(n, c1 + overlap) - max(0, c0 - overlap) for c0, c1 in itertools.pairwise(bounds)
     )
     spans = []
     for c0, c1 in itertools.pairwise(bounds):
-        p0 = max(0, c0 - overlap)
-        p1 = min(n, p0 + length)
-        spans.append(Span(c0, c1, max(0, p1 - length), p1))
+        p0, p1 = max(0, c0 - overlap), min(n, c1 + overlap)
+        if uniform:
+            p1 = min(n, p0 + length)
+            p0 = max(0, p1 - length)
+        spans.append(Span(c0, c1, p0, p1))
     return spans
 
 
@@ -129,7 +133,7 @@ def upscale_tiled(
     overlap = multiple * math.ceil(max(overlap, 0) / multiple)
     rows, cols = (
         plan_axis(height, tile, overlap, multiple),
-        plan_axis(width, tile, overlap, multiple),
+        plan_axis(width, tile, overlap, multiple, uniform=tile_batch > 1),
     )
     min_core = min(s.c1 - s.c0 for s in rows + cols)
     half = min(overlap, min_core) / 2
