@@ -2,22 +2,33 @@
 
 The NumPy port is the straightforward transcription of MATLAB's algorithm (the one most SR
 toolboxes ship): the same contributions, then a loop over output rows/columns and channels, each
-a dot product of the kernel weights with the gathered input lines. Both run here, in one process,
-on the same random 2040x1356 RGB image; the table gives milliseconds (best of N) and the ratio.
-Target: >= 20x faster than the NumPy port on CPU.
+a dot product of the kernel weights with the gathered input lines. Also timed: our general path
+(sparse CSR matrices, what non-integer factors use) with the integer-factor fast path switched
+off. All run in one process on the same random 2040x1356 RGB image, round-robin (so a load spike
+on this shared machine hits every row alike); the table gives medians of wall time and of this
+process' CPU time (``time.process_time``: insensitive to other processes taking the cores, but
+it sums the threads) and the ratios to the NumPy port. Target: >= 20x faster on CPU (float32).
+
+Run: ``python benchmarks/bench_imresize.py [--repeats N]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import math
+import statistics
 import time
+from collections.abc import Callable
+from unittest import mock
 
 import numpy as np
 import torch
 
 from esrgan_lit.ops.imresize import _contributions, imresize
 
-H, W, SCALE, REPEATS = 1356, 2040, 0.25, 5
+H, W, SCALE = 1356, 2040, 0.25
+_module = importlib.import_module("esrgan_lit.ops.imresize")
 
 
 def numpy_port(img: np.ndarray, scale: float) -> np.ndarray:
@@ -39,51 +50,74 @@ def numpy_port(img: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
-def best_of(fn, repeats: int = REPEATS) -> tuple[float, object]:
-    times, result = [], None
+def general_path(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """imresize with the integer-factor fast path off (the sparse-matrix path)."""
+    with mock.patch.object(_module, "_periodic", lambda *args: None):
+        return imresize(x, scale)
+
+
+def round_robin(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple]:
+    """Median (wall s, CPU s) per function, and its last result."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in fns}
+    results: dict[str, object] = {name: fn() for name, fn in fns.items()}  # warm-up, caches
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
+        for name, fn in fns.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            results[name] = fn()
+            times[name].append((time.perf_counter() - w0, time.process_time() - c0))
+    return {
+        name: (
+            statistics.median(t[0] for t in ts),
+            statistics.median(t[1] for t in ts),
+            results[name],
+        )
+        for name, ts in times.items()
+    }
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, size=(H, W, 3)).astype(np.float64)
     x64 = torch.from_numpy(img).permute(2, 0, 1).contiguous()
     x32 = x64.float()
-    imresize(x32, SCALE)  # build the cached matrices once, as a data loader would
-    imresize(x64, SCALE)
-    threads = sorted({1, torch.get_num_threads()})
-    rows: list[tuple[str, float, float]] = []
-    t_np, ref = best_of(lambda: numpy_port(img, SCALE), 3)
-    for n in threads:
-        # on a shared machine OpenMP threads can wait on each other: show 1 thread and all
-        torch.set_num_threads(n)
-        for name, x in (("float64", x64), ("float32", x32)):
-            t, y = best_of(lambda x=x: imresize(x, SCALE))
+    default_threads = torch.get_num_threads()
+    print(f"imresize x{SCALE} on {W}x{H} RGB (CPU), median of {args.repeats} round-robin runs")
+    print(f"{'implementation':<40}{'wall ms':>9}{'x':>7}{'CPU ms':>9}{'x':>7}{'max |diff|':>12}")
+    for threads in sorted({1, default_threads}):
+        torch.set_num_threads(threads)
+        res = round_robin(
+            {
+                "NumPy port (float64, loops)": lambda: numpy_port(img, SCALE),
+                "general path (sparse CSR) float32": lambda: general_path(x32, SCALE),
+                "esrgan_lit imresize float32": lambda: imresize(x32, SCALE),
+                "esrgan_lit imresize float64": lambda: imresize(x64, SCALE),
+            },
+            args.repeats,
+        )
+        base_wall, base_cpu, ref = res.pop("NumPy port (float64, loops)")
+        print(f"-- {threads} thread(s)")
+        print(f"{'NumPy port (float64, loops)':<40}{base_wall * 1e3:>9.1f}{1:>7.1f}", end="")
+        print(f"{base_cpu * 1e3:>9.1f}{1:>7.1f}{0:>12.1e}")
+        for name, (wall, cpu, y) in res.items():
             err = float(np.abs(y.permute(1, 2, 0).double().numpy() - ref).max())
-            rows.append((f"esrgan_lit imresize {name}, {n} thr", t, err))
-    t_np = min(t_np, best_of(lambda: numpy_port(img, SCALE), 3)[0])
-    print(f"imresize x{SCALE} on {W}x{H} RGB (CPU)")
-    print(f"{'implementation':<38}{'ms':>10}{'speed-up':>10}{'max |diff|':>14}")
-    print(f"{'NumPy port (float64, loops)':<38}{t_np * 1e3:>10.1f}{1.0:>10.1f}{0.0:>14.2e}")
-    for name, t, err in rows:
-        print(f"{name:<38}{t * 1e3:>10.1f}{t_np / t:>10.1f}{err:>14.2e}")
+            print(f"{name:<40}{wall * 1e3:>9.1f}{base_wall / wall:>7.1f}", end="")
+            print(f"{cpu * 1e3:>9.1f}{base_cpu / cpu:>7.1f}{err:>12.1e}")
+    torch.set_num_threads(default_threads)
     if torch.cuda.is_available():
         xc = x32.cuda()
         imresize(xc, SCALE)
         torch.cuda.synchronize()
-
-        def on_gpu() -> torch.Tensor:
-            y = imresize(xc, SCALE)
+        ts = []
+        for _ in range(10):
+            t0 = time.perf_counter()
+            imresize(xc, SCALE)
             torch.cuda.synchronize()
-            return y
-
-        tg, _ = best_of(on_gpu, 10)
-        print(f"{'esrgan_lit imresize float32, CUDA':<38}{tg * 1e3:>10.2f}{t_np / tg:>10.1f}")
-    print("target: >= 20x vs the NumPy port (float32 rows)")
+            ts.append(time.perf_counter() - t0)
+        print(f"{'esrgan_lit imresize float32, CUDA':<40}{statistics.median(ts) * 1e3:>9.2f}")
+    print("target: >= 20x vs the NumPy port (float32 row)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 beats MATLAB bicubic on the held-out photos by >= 0.5 dB PSNR-Y. Prints a table with the gain
 and the dB gained per CPU-minute (process CPU time, all threads).
 
-    python benchmarks/bench_learning.py [--steps 300] [--threads 1]
+    python benchmarks/bench_learning.py [--steps 2000] [--threads 1] [hydra overrides...]
+
+Setting: experiment=demo (RRDBNet nf 32, 1 block, gc 16; Adam 2e-3; batch 8 of 64 px HR).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ TARGET_DB = 0.5
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=None, help="where the sample split is built")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides (experiment=demo)")
@@ -42,6 +44,7 @@ def main() -> None:
             "trainer.enable_model_summary=false",
             "callbacks.model_summary=null",
             "callbacks.ema=null",  # judge the trained weights themselves
+            f"model.scheduler.step_size={max(1, int(0.75 * args.steps))}",  # one lr halving
             *args.overrides,
         ]
         cfg = _compose("demo", out, overrides)

@@ -137,7 +137,8 @@ def _tiny(experiment: str) -> list[str]:
         # the real VGG19 weights cannot be downloaded here: random weights exercise the code;
         # a shallow layer keeps the network small (before/after-ReLU choice still applies)
         o.append("model.perceptual_loss.pretrained=false")
-        o.append("model.perceptual_loss.layer_weights={conv2_2: 1.0}")
+        o.append("~model.perceptual_loss.layer_weights")
+        o.append("+model.perceptual_loss.layer_weights={conv2_2: 1.0}")
     return o
 
 

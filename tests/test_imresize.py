@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -179,3 +181,49 @@ def test_cuda_matches_cpu() -> None:
         torch.testing.assert_close(gpu, cpu, rtol=0, atol=1e-9)
         gpu32 = imresize(x.float().cuda(), scale).cpu()
         torch.testing.assert_close(gpu32.double(), cpu, rtol=0, atol=1e-4)
+
+
+def _general_path(x: torch.Tensor, scale: float, antialias: bool = True) -> torch.Tensor:
+    """The sparse-matrix path, with the integer-factor fast path switched off."""
+    module = importlib.import_module("esrgan_lit.ops.imresize")
+    with mock.patch.object(module, "_periodic", lambda *args: None):
+        return imresize(x, scale, antialias=antialias)
+
+
+@pytest.mark.parametrize("scale", [1 / 2, 1 / 3, 1 / 4, 2, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_integer_factor_fast_path_matches_general_path(scale: float, dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(3)
+    module = importlib.import_module("esrgan_lit.ops.imresize")
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    sizes = [(9, 7), (12, 16), (31, 17), (40, 13), (5, 64), (99, 101)]
+    taken = 0
+    for h, w in sizes:
+        for lead in [(3,), (2, 1), (2, 3)]:  # (3, h, w) stacked slices; batches
+            x = torch.rand(*lead, h, w, generator=gen, dtype=dtype)
+            for antialias in (True, False):
+                fast = imresize(x, scale, antialias=antialias)
+                ref = _general_path(x, scale, antialias)
+                assert fast.shape == ref.shape and fast.dtype == dtype
+                torch.testing.assert_close(fast, ref, rtol=0, atol=tol)
+        for n in (h, w):
+            taken += module._periodic(n, math.ceil(n * scale), scale, True) is not None
+    assert taken >= 5  # the fast path really ran (incl. heights not divisible by the factor)
+
+
+def test_fast_path_result_does_not_share_the_workspace() -> None:
+    x = torch.rand(3, 64, 48)
+    first = imresize(x, 0.25)
+    keep = first.clone()
+    imresize(torch.rand(3, 64, 48), 0.25)  # reuses the intermediate buffer
+    imresize(torch.rand(3, 64, 48).double(), 0.5)
+    torch.testing.assert_close(first, keep, rtol=0, atol=0)
+
+
+def test_fast_path_on_views_and_mixed_factors() -> None:
+    # strided / offset inputs and one integer axis next to a non-integer one
+    base = torch.rand(4, 3, 70, 90, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    for x in (base[1:3], base[..., 3:67, 5:85], base.transpose(-1, -2)):
+        for scale in (0.25, 3, (0.5, 0.3), (2, 0.75)):
+            fast = imresize(x, scale)
+            torch.testing.assert_close(fast, _general_path(x, scale), rtol=0, atol=1e-12)

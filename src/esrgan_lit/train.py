@@ -177,8 +177,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         if cfg.get("test"):
             trainer.test(model=model, datamodule=datamodule, verbose=False)
     except FileNotFoundError as err:
-        if isinstance(err, DataNotFoundError) or "data" not in str(err).lower():
-            raise
+        msg = str(err)
+        if isinstance(err, DataNotFoundError) or "data" not in msg.lower() or "data=sample" in msg:
+            raise  # not about the data, or the data module already says how to get it
         raise DataNotFoundError(f"{err}\n{DATA_HELP}") from err
     finally:
         _finish_wandb(loggers)
