@@ -78,7 +78,7 @@ def evaluate(generators: dict[str, Any], val_loader: Any) -> tuple[dict, dict]:
         outs = []
         for b in batches:
             lq = b["lq"]
-            with torch.inference_mode():
+            with torch.no_grad():
                 if gen is None:
                     sr = imresize(torch.round(lq.double() * 255) / 255, 4).float()
                 else:
