@@ -227,3 +227,13 @@ def test_fast_path_on_views_and_mixed_factors() -> None:
         for scale in (0.25, 3, (0.5, 0.3), (2, 0.75)):
             fast = imresize(x, scale)
             torch.testing.assert_close(fast, _general_path(x, scale), rtol=0, atol=1e-12)
+
+
+def test_workspace_survives_leaving_inference_mode() -> None:
+    """A buffer first made under inference_mode must stay writable for later plain calls."""
+    importlib.import_module("esrgan_lit.ops.imresize")._WORKSPACE.buf = None
+    x = torch.rand(3, 64, 48)
+    with torch.inference_mode():
+        first = imresize(x, 0.25)
+    second = imresize(x, 0.25)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)

@@ -195,7 +195,10 @@ def _workspace(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         return torch.empty(shape, dtype=dtype)
     buf = getattr(_WORKSPACE, "buf", None)
     if buf is None or buf.dtype != dtype or buf.numel() < numel or buf.numel() > 4 * numel:
-        buf = torch.empty(numel, dtype=dtype)
+        # A normal tensor even when first asked for under inference_mode: an inference tensor
+        # could not be written by a later call made outside it (e.g. training after validation).
+        with torch.inference_mode(False):
+            buf = torch.empty(numel, dtype=dtype)
         _WORKSPACE.buf = buf
     return buf[:numel].view(shape)
 
