@@ -23,14 +23,6 @@ EXPERIMENTS = sorted(
 PAPER_ABLATION = ["srgan_baseline", "no_bn", "before_activation", "ragan", "rrdb"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _compose(overrides: list[str], out: Path | None = None, name: str = "train"):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

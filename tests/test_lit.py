@@ -18,15 +18,6 @@ from esrgan_lit.lit import ESRGANModule, NonFiniteStepsError, PSNRModule
 from esrgan_lit.losses import GANLoss, PixelLoss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets on a shared 2-core machine: one intra-op thread avoids oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class _Pairs(Dataset):
     def __init__(self, n: int, size: int, seed: int, names: bool = False) -> None:
         g = torch.Generator().manual_seed(seed)

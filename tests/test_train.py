@@ -42,14 +42,6 @@ def data_dir(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("data"))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def compose_cfg(out: Path, overrides: list[str], data_dir: str):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
