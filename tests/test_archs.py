@@ -57,9 +57,13 @@ def test_rrdbnet_init_is_scaled_kaiming_fan_in() -> None:
     expected = 0.1 * (2.0 / 1728) ** 0.5
     assert w.std().item() == pytest.approx(expected, rel=0.03)
     assert abs(w.mean().item()) < 0.05 * expected
-    for mod in m.modules():
+    for mod in m.body.modules():
         if isinstance(mod, nn.Conv2d):
             assert torch.count_nonzero(mod.bias) == 0
+    # head and tail keep PyTorch's default init (uniform, std 1/sqrt(3 fan_in)): not scaled
+    for conv in (m.conv_first, m.conv_body, m.conv_up1, m.conv_hr, m.conv_last):
+        fan_in = conv.weight[0].numel()
+        assert conv.weight.std().item() == pytest.approx((3 * fan_in) ** -0.5, rel=0.15)
 
 
 def _reference_forward(m: RRDBNet, x: torch.Tensor) -> torch.Tensor:

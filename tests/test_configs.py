@@ -156,3 +156,19 @@ def test_optimizer_factories_are_partial():
     opt = instantiate(cfg.model.optimizer_g, _convert_="all")
     params = [torch.nn.Parameter(torch.zeros(1))]
     assert isinstance(opt(params=params), torch.optim.Adam)
+
+
+@pytest.mark.parametrize("experiment", ["esrgan", "esrgan_basicsr"])
+def test_gan_experiments_require_the_psnr_model(experiment, tmp_path):
+    """A bare ``???`` would be lost in the merge over model/esrgan.yaml's null: the GAN stage
+    would silently start from random weights."""
+    from esrgan_lit.config import MissingConfigValueError
+
+    cfg = _compose([f"experiment={experiment}", "data=sample"], out=tmp_path)
+    with pytest.raises(MissingConfigValueError, match=r"model\.pretrained_generator=PATH"):
+        train(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+    given = _compose([f"experiment={experiment}", "model.pretrained_generator=psnr.safetensors"])
+    assert given.model.pretrained_generator == "psnr.safetensors"
+    scratch = _compose([f"experiment={experiment}", "model.pretrained_generator=null"])
+    assert scratch.model.pretrained_generator is None

@@ -17,7 +17,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from esrgan_lit.config import config_dir
+from esrgan_lit.config import check_required, config_dir
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit (and validate the final generator); returns ``(metrics, objects)``."""
+    check_required(cfg, "model")
     ckpt_path = resolve_ckpt_path(cfg)
     _continue_run_dir(cfg, ckpt_path)
     out = Path(cfg.paths.output_dir)

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-batch", type=int, default=1, help="tiles per forward pass")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (GPU; pays off with --tile on many images)")  # fmt: skip
     p.add_argument(
         "--outscale", type=float, default=None, help="final scale (default: the model's)"
     )
@@ -143,6 +145,7 @@ def _make_upscaler(args: argparse.Namespace):
     return Upscaler(
         model, device=args.device, precision=args.precision, tile=args.tile,
         tile_overlap=args.tile_overlap, tile_batch=args.tile_batch, alpha=args.alpha,
+        compile=args.compile,
     )  # fmt: skip
 
 

@@ -99,7 +99,11 @@ class RRDBNet(nn.Module):
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
-        init_weights(self, 0.1)
+        # The paper's smaller initialisation is for the residual blocks (each dense block then
+        # starts near the identity); the head and the upsampling tail keep PyTorch's default
+        # init, as in the authors' code. Scaling those too leaves the output ~1e-4 of the input
+        # at the start and the first thousands of iterations learn almost nothing.
+        init_weights(self.body, 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.unshuffle > 1:
