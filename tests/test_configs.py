@@ -172,3 +172,11 @@ def test_gan_experiments_require_the_psnr_model(experiment, tmp_path):
     assert given.model.pretrained_generator == "psnr.safetensors"
     scratch = _compose([f"experiment={experiment}", "model.pretrained_generator=null"])
     assert scratch.model.pretrained_generator is None
+
+
+def test_slurm_launcher_follows_the_trainer():
+    cfg = _compose(
+        ["hydra/launcher=slurm", "trainer=ddp", "trainer.num_nodes=3", "trainer.devices=4"]
+    )
+    launcher = cfg.hydra.launcher
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (3, 4, 4)

@@ -1,10 +1,12 @@
-"""Lightning callbacks: generator EMA, per-set validation metrics, image panels, run outputs."""
+"""Lightning callbacks: generator EMA, per-set validation metrics, image panels, run outputs,
+best-value W&B summaries."""
 
 from esrgan_lit.callbacks.checkpoint import AtomicModelCheckpoint
 from esrgan_lit.callbacks.ema import GeneratorEMA
 from esrgan_lit.callbacks.export import ExportOutputs, generator_weights
 from esrgan_lit.callbacks.image_logger import SRImageLogger, make_panel
 from esrgan_lit.callbacks.val_metrics import SRMetrics, build_metric
+from esrgan_lit.callbacks.wandb_summary import WandbBestSummary
 
 __all__ = [
     "AtomicModelCheckpoint",
@@ -12,6 +14,7 @@ __all__ = [
     "GeneratorEMA",
     "SRImageLogger",
     "SRMetrics",
+    "WandbBestSummary",
     "build_metric",
     "generator_weights",
     "make_panel",
