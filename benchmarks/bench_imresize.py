@@ -3,9 +3,9 @@
 The NumPy port is the straightforward transcription of MATLAB's algorithm (the one most SR
 toolboxes ship): the same contributions, then a loop over output rows/columns and channels, each
 a dot product of the kernel weights with the gathered input lines. Also timed: our general path
-(sparse CSR matrices, what non-integer factors use) with the integer-factor fast path switched
-off. All run in one process on the same random 2040x1356 RGB image, round-robin (so a load spike
-on this shared machine hits every row alike); the table gives medians of wall time and of this
+(sparse CSR matrices, what non-integer float64 factors use) with the fast paths switched off.
+All run in one process on the same random 2040x1356 RGB image, round-robin (so a load spike on
+this shared machine hits every row alike); the table gives medians of wall time and of this
 process' CPU time (``time.process_time``: insensitive to other processes taking the cores, but
 it sums the threads) and the ratios to the NumPy port. Target: >= 20x faster on CPU (float32).
 
@@ -51,9 +51,24 @@ def numpy_port(img: np.ndarray, scale: float) -> np.ndarray:
 
 
 def general_path(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """imresize with the integer-factor fast path off (the sparse-matrix path)."""
-    with mock.patch.object(_module, "_periodic", lambda *args: None):
+    """imresize with the fast paths off (integer factors, embedding-bag rows): sparse CSR."""
+    with (
+        mock.patch.object(_module, "_periodic", lambda *args: None),
+        mock.patch.object(_module, "_resize_rows_bags", _module._resize_rows_cpu),
+    ):
         return imresize(x, scale)
+
+
+def float32_stages(x: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """The float32 path's two passes, and one plain read of the image (the memory floor)."""
+    out_h, out_w = math.ceil(H * SCALE), math.ceil(W * SCALE)
+    mid = _module._resize_rows_bags(x, out_h, SCALE, True)
+    plan = _module._conv_plan(W, out_w, SCALE, True, x.dtype)
+    return {
+        "rows pass (embedding bag)": lambda: _module._resize_rows_bags(x, out_h, SCALE, True),
+        "cols pass (stacked convolution)": lambda: _module._resize_cols_conv(mid, plan, out_w),
+        "read the image once (x.sum())": x.sum,
+    }
 
 
 def round_robin(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple]:
@@ -105,6 +120,9 @@ def main() -> None:
             err = float(np.abs(y.permute(1, 2, 0).double().numpy() - ref).max())
             print(f"{name:<40}{wall * 1e3:>9.1f}{base_wall / wall:>7.1f}", end="")
             print(f"{cpu * 1e3:>9.1f}{base_cpu / cpu:>7.1f}{err:>12.1e}")
+        print("float32 stages (separate round-robin):")
+        for name, (wall, cpu, _) in round_robin(float32_stages(x32), args.repeats).items():
+            print(f"  {name:<38}{wall * 1e3:>9.1f}{'':>7}{cpu * 1e3:>9.1f}")
     torch.set_num_threads(default_threads)
     if torch.cuda.is_available():
         xc = x32.cuda()

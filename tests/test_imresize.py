@@ -184,9 +184,12 @@ def test_cuda_matches_cpu() -> None:
 
 
 def _general_path(x: torch.Tensor, scale: float, antialias: bool = True) -> torch.Tensor:
-    """The sparse-matrix path, with the integer-factor fast path switched off."""
+    """The sparse-matrix path: integer-factor fast paths and embedding-bag rows switched off."""
     module = importlib.import_module("esrgan_lit.ops.imresize")
-    with mock.patch.object(module, "_periodic", lambda *args: None):
+    with (
+        mock.patch.object(module, "_periodic", lambda *args: None),
+        mock.patch.object(module, "_resize_rows_bags", module._resize_rows_cpu),
+    ):
         return imresize(x, scale, antialias=antialias)
 
 
@@ -237,3 +240,70 @@ def test_workspace_survives_leaving_inference_mode() -> None:
         first = imresize(x, 0.25)
     second = imresize(x, 0.25)
     torch.testing.assert_close(first, second, rtol=0, atol=0)
+
+
+def _taken(module: object, name: str) -> tuple[mock._patch, list[bool]]:
+    """Patch ``module.name`` to record, per call, whether it produced a result (not None)."""
+    calls: list[bool] = []
+    real = getattr(module, name)
+
+    def spy(*args: object) -> object:
+        res = real(*args)
+        calls.append(res is not None)
+        return res
+
+    return mock.patch.object(module, name, spy), calls
+
+
+@pytest.mark.parametrize("scale", [1 / 2, 1 / 3, 1 / 4, 2, 3, 4, 0.3, (0.5, 0.75), (3, 1 / 3)])
+def test_float32_bags_and_stacked_conv_match_general_path(scale: float) -> None:
+    """Embedding-bag rows + one convolution over stacked rows, on odd and tiny sizes, batches."""
+    module = importlib.import_module("esrgan_lit.ops.imresize")
+    gen = torch.Generator().manual_seed(7)
+    patch, calls = _taken(module, "_resize_cols_conv")
+    with patch:
+        for h, w in [(1, 1), (2, 3), (5, 4), (9, 7), (17, 18), (33, 35), (64, 61), (12, 40)]:
+            for lead in [(1,), (3,), (2, 3)]:
+                x = torch.rand(*lead, h, w, generator=gen) * 255
+                fast = imresize(x, scale)
+                ref = _general_path(x, scale)
+                assert fast.shape == ref.shape and fast.dtype == torch.float32
+                assert fast.is_contiguous()
+                torch.testing.assert_close(fast, ref, rtol=0, atol=1e-6 * 255)
+    if not isinstance(scale, tuple) and (scale >= 2 or 1 / scale in (2, 3, 4)):
+        assert calls and all(calls)  # the convolution ran (some widths do not stack: fallback)
+
+
+def test_stacked_conv_fallback_when_rows_do_not_stack() -> None:
+    # 41 columns at x1/4: 11 outputs, 44 != 41 input samples per row -> transposed row kernel
+    module = importlib.import_module("esrgan_lit.ops.imresize")
+    assert module._conv_plan(41, 11, 0.25, True, torch.float32) is None
+    assert module._conv_plan(44, 11, 0.25, True, torch.float32) is not None
+    x = torch.rand(2, 3, 37, 41, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(imresize(x, 0.25), _general_path(x, 0.25), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_non_contiguous_inputs(dtype: torch.dtype) -> None:
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    base = torch.rand(4, 3, 70, 92, dtype=dtype, generator=torch.Generator().manual_seed(9))
+    hwc = base[0].permute(1, 2, 0).contiguous().permute(2, 0, 1)  # an HWC image seen as CHW
+    for x in (base[1:3], base[..., 2:66, 4:88], base.transpose(-1, -2), base[..., ::2, :], hwc):
+        for scale in (0.25, 0.5, 2):
+            fast = imresize(x, scale)
+            torch.testing.assert_close(fast, _general_path(x, scale), rtol=0, atol=tol)
+
+
+def test_cached_plans_made_under_inference_mode_work_outside() -> None:
+    module = importlib.import_module("esrgan_lit.ops.imresize")
+    module._bags.cache_clear()
+    module._conv_plan.cache_clear()
+    x = torch.rand(3, 64, 48)
+    with torch.inference_mode():
+        first = imresize(x, 0.25)
+    with torch.enable_grad():
+        second = imresize(x, 0.25)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    plan = module._conv_plan(48, 12, 0.25, True, torch.float32)
+    assert not plan.weight.is_inference()
+    assert not any(t.is_inference() for t in module._bags(64, 16, 0.25, True, 3, torch.float32))

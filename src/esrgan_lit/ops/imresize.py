@@ -6,20 +6,25 @@ kernel with a = -0.5, a kernel stretched by 1/scale when shrinking with antialia
 ("symmetric") borders, output size ``ceil(in * scale)``, and the two axes resized one after the
 other, the one with the smaller scale first.
 
-Each axis is one linear map, so it is precomputed once per (in, out, scale) as an (out, in) matrix
-whose rows hold the kernel taps, with the mirrored border taps folded back onto real pixels. On
-CPU the matrix is applied as a sparse CSR product (about 18 non-zeros per row at x1/4); on other
-devices as a gather + weighted sum (exact fp32/fp64 arithmetic, never TF32).
+Each axis is one linear map (out, in), precomputed once per (in, out, scale), its mirrored border
+taps folded back onto real pixels. The general path applies it on CPU as a sparse CSR product;
+on other devices (and for autograd) as a gather + weighted sum (exact fp32/fp64, never TF32).
 
-Integer factors (x1/s, xs: the usual SR degradations) have periodic taps: every group of P output
-samples uses the same P kernels at an input offset advanced by Q (P = 1, Q = s down; P = s, Q = 1
-up). Away from the borders such an axis is then a strided correlation with one small (P, L)
-kernel, which reads the image once: along rows as one batched matmul over overlapping windows
-(a strided view, no copy), along columns as a depthwise convolution (float32; float64 transposes
-and uses the row kernel). Only the few border samples whose taps are mirrored use a small dense
-block of the matrix. x1/4 of a DIV2K image: ~1.5x faster than the sparse product, ~9x a NumPy
-loop port (benchmarks/bench_imresize.py); it agrees with the general path to rounding (same
-float64-computed weights).
+Fast CPU paths (same float64-computed weights; they agree with the general path to rounding):
+
+* float32 rows, any factor: an output row is a weighted sum of ~16 input rows (mirrored taps are
+  plain row indices), i.e. an embedding bag (sum mode, per-sample weights) over the B*H rows.
+  fbgemm's JIT kernel reads the image once: ~1.5x faster than a bmm over row windows.
+* Integer factors (x1/s, xs: the usual SR degradations) have periodic taps: every group of P
+  output samples uses the same P kernels at an input offset advanced by Q (P = 1, Q = s down;
+  P = s, Q = 1 up). float32 columns, when ``in = Q * out / P``: rows laid end to end are one long
+  signal whose groups keep advancing by Q, so the whole axis is one oneDNN strided convolution
+  reading the rows in place, whose channels-last output is the result in place; only the border
+  samples (mirrored taps, windows running into the next row) are rewritten from a small dense
+  block. float64 (no fast fp64 convolution on CPU): rows as one batched matmul over overlapping
+  row windows (a strided view), columns by transposing and using that.
+
+x1/4 of a DIV2K image, float32: see benchmarks/bench_imresize.py (vs a NumPy loop port).
 """
 
 from __future__ import annotations
@@ -72,12 +77,7 @@ def _raw_weights(
 def _contributions(
     in_len: int, out_len: int, scale: float, antialias: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per output pixel: kernel weights and (0-based, mirror-folded) input indices, float64.
-
-    Follows MATLAB's ``contributions``: output pixel x (1-based) maps to input coordinate
-    ``u = x / scale + 0.5 * (1 - 1 / scale)``; weights are normalised to sum to one; columns that
-    are zero for every output are dropped.
-    """
+    """Per output pixel: float64 weights and 0-based mirror-folded input indices (no zero taps)."""
     weights, left = _raw_weights(in_len, out_len, scale, antialias)
     idx = left[:, None] + np.arange(weights.shape[1])[None, :]
     mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
@@ -184,11 +184,10 @@ _WORKSPACE_MAX_BYTES = 64 * 2**20
 
 
 def _workspace(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """A per-thread scratch tensor for the intermediate of the two passes.
+    """A per-thread scratch tensor for the intermediate of the two passes (float64 rows).
 
-    Freshly allocated multi-MB tensors cost page faults comparable to the resize itself (~2x
-    on a DIV2K image); the intermediate never leaves ``imresize``, so one buffer (at most
-    ``_WORKSPACE_MAX_BYTES``) is kept per thread and reused.
+    Freshly allocated multi-MB tensors cost page faults comparable to the resize itself; the
+    intermediate never leaves ``imresize``, so one buffer (<= the max) is kept and reused.
     """
     numel = math.prod(shape)
     if numel * dtype.itemsize > _WORKSPACE_MAX_BYTES:
@@ -230,25 +229,98 @@ def _periodic_rows(y: torch.Tensor, plan: _Periodic, out_len: int, scratch: bool
 
 
 def _periodic_cols(y: torch.Tensor, plan: _Periodic, out_len: int) -> torch.Tensor:
-    """Axis 2 of a contiguous (B, H, W): a depthwise strided convolution along each row."""
+    """Axis 2 of a contiguous (B, H, W) by transposing: float64, and rows that do not stack."""
+    t = _periodic_rows(y.transpose(1, 2).contiguous(), plan, out_len, scratch=False)
+    return t.transpose(1, 2).contiguous()
+
+
+class _ConvPlan(NamedTuple):
+    """An integer-factor axis as a strided convolution with ``C * P`` output channels."""
+
+    weight: torch.Tensor  # (C*P, 1, 1, K): channel c*P + r = kernel[r] shifted by c*Q
+    groups: int  # C groups of P outputs per conv position
+    step: int  # Q input samples per group
+    start: int  # input offset of group 0's window (negative: it reaches into the mirror)
+    borders: tuple  # ((out_lo, out_hi, in_lo, in_hi, (out, in) dense block), ...)
+
+
+@functools.lru_cache(maxsize=64)
+def _conv_plan(
+    in_len: int, out_len: int, scale: float, antialias: bool, dtype: torch.dtype
+) -> _ConvPlan | None:
+    """``_periodic`` regrouped for ``_resize_cols_conv``; None unless float32, in = Q*out/P.
+
+    Then rows laid end to end are one long input whose groups advance by Q across row ends too.
+    C groups side by side make >= 8 output channels: oneDNN's direct convolution reads the rows
+    in place, and its channels-last output is the resized rows in place.
+    """
+    plan = _periodic(in_len, out_len, scale, antialias)
+    p = 0 if plan is None else plan.period
+    if dtype != torch.float32 or plan is None or in_len * p != plan.step * out_len:
+        return None  # (no fast float64 convolution on CPU)
+    q, length = plan.step, plan.kernel.shape[1]
+    c = 8 // math.gcd(8, p)
+    kernel = np.zeros((c * p, (c - 1) * q + length))
+    for i in range(c):
+        kernel[i * p : (i + 1) * p, i * q : i * q + length] = plan.kernel
+    with torch.inference_mode(False):  # cached: must stay usable outside inference_mode
+        weight = torch.from_numpy(kernel).to(dtype).view(c * p, 1, 1, -1)
+        borders = tuple(
+            (lo, hi, a, b, torch.from_numpy(block).to(dtype))
+            for lo, hi, a, b, block in plan.borders
+        )
+    return _ConvPlan(weight, c, q, plan.start, borders)
+
+
+def _resize_cols_conv(y: torch.Tensor, plan: _ConvPlan, out_len: int) -> torch.Tensor | None:
+    """Axis 2 of a contiguous float32 (B, H, W) by ``plan``; None if no padding fits.
+
+    Position u computes groups u*C - d ... u*C - d + C - 1: with zero padding d*Q - start, a
+    shift d in [0, C) makes the output hold every group of every row at a fixed offset (no copy
+    out). Border samples (mirrored taps; windows running into the next row) are then rewritten.
+    """
     b, h, w = y.shape
-    p, q = plan.period, plan.step
-    if y.dtype != torch.float32:  # no fast float64 convolution on CPU: transpose, use rows
-        t = _periodic_rows(y.transpose(1, 2).contiguous(), plan, out_len, scratch=False)
-        return t.transpose(1, 2).contiguous()
-    shift = plan.start % q  # align windows to multiples of q: pad the kernel in front
-    kernel = np.pad(plan.kernel, ((0, 0), (shift, 0)))
-    base = (plan.start - shift) // q  # conv position of group 0
-    weight = torch.from_numpy(kernel).to(y.dtype).view(1, p, 1, 1, -1)
-    weight = weight.expand(b * h, p, 1, 1, kernel.shape[1]).reshape(b * h * p, 1, 1, -1)
-    res = F.conv2d(y.view(1, b * h, 1, w), weight, stride=(1, q), groups=b * h)
-    mid = res.view(b * h, p, -1)[:, :, plan.first + base : plan.last + base + 1]
-    mid = mid.transpose(1, 2).reshape(b, h, -1)
-    parts = [mid]
-    for lo, _, a, c, block in plan.borders:
-        part = y[:, :, a:c] @ torch.from_numpy(block).to(y.dtype).T
-        parts.insert(0 if lo == 0 else len(parts), part)
-    return torch.cat(parts, dim=2)
+    c, q = plan.groups, plan.step
+    p = plan.weight.shape[0] // c
+    n, k, groups = b * h * w, plan.weight.shape[-1], b * h * out_len // p
+    flat = y.as_strided((1, 1, 1, n), (n, 1, n, 1), y.storage_offset())  # channels last
+    for d in range(c):
+        pad = d * q - plan.start
+        count = (n + 2 * pad - k) // (c * q) + 1
+        if pad >= 0 and count > 0 and count * c - d >= groups:
+            res = F.conv2d(flat, plan.weight, stride=(1, c * q), padding=(0, pad))
+            out = res.permute(0, 2, 3, 1).reshape(-1)[d * p : (d + groups) * p].view(b, h, -1)
+            for lo, hi, a, e, block in plan.borders:  # elementwise: a tiny BLAS call spins threads
+                out[:, :, lo:hi] = (y[:, :, None, a:e] * block).sum(-1)
+            return out
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _bags(
+    in_len: int, out_len: int, scale: float, antialias: bool, batch: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row indices, bag offsets and weights of ``_resize_rows_bags`` for ``batch`` slices."""
+    weights, idx = _contributions(in_len, out_len, scale, antialias)
+    taps = idx.shape[1]
+    with torch.inference_mode(False):  # cached: must stay usable outside inference_mode
+        rows = torch.from_numpy(idx)[None] + in_len * torch.arange(batch).view(-1, 1, 1)
+        offsets = torch.arange(0, batch * out_len * taps, taps)
+        w = torch.from_numpy(weights).to(dtype).repeat(batch, 1)
+        return rows.flatten(), offsets, w.flatten()
+
+
+def _resize_rows_bags(y: torch.Tensor, out_len: int, scale: float, antialias: bool) -> torch.Tensor:
+    """Axis 1 of a contiguous (B, H, W), any factor: an embedding bag over the B*H rows.
+
+    Sum mode with per-sample weights, i.e. fbgemm's JIT kernel: the image is read once from
+    memory (each row a few times from cache); mirrored border taps are plain row indices.
+    """
+    b, h, w = y.shape
+    idx, offsets, weights = _bags(h, out_len, scale, antialias, b, y.dtype)
+    table = y.view(b * h, w)
+    res = torch.ops.aten._embedding_bag_forward_only(table, idx, offsets, False, 0, False, weights)
+    return res[0].view(b, out_len, w)
 
 
 def _resize_axis(
@@ -259,13 +331,18 @@ def _resize_axis(
     ``scratch``: the result is an intermediate that may live in the reused workspace.
     """
     if y.device.type == "cpu" and not y.requires_grad:
+        y = y.contiguous()
+        if axis == 1 and y.dtype == torch.float32:
+            return _resize_rows_bags(y, out_len, scale, antialias)
         plan = _periodic(y.shape[axis], out_len, scale, antialias)
-        if plan is not None and axis == 1:
-            return _periodic_rows(y.contiguous(), plan, out_len, scratch)
-        if plan is not None:
-            return _periodic_cols(y.contiguous(), plan, out_len)
-        resize = _resize_rows_cpu if axis == 1 else _resize_cols_cpu
-        return resize(y.contiguous(), out_len, scale, antialias)
+        if plan is None:
+            resize = _resize_rows_cpu if axis == 1 else _resize_cols_cpu
+            return resize(y, out_len, scale, antialias)
+        if axis == 1:
+            return _periodic_rows(y, plan, out_len, scratch)
+        conv = _conv_plan(y.shape[2], out_len, scale, antialias, y.dtype)
+        res = None if conv is None else _resize_cols_conv(y, conv, out_len)
+        return res if res is not None else _periodic_cols(y, plan, out_len)
     if axis == 2:
         return _resize_last_gather(y, out_len, scale, antialias)
     return _resize_last_gather(y.transpose(1, 2), out_len, scale, antialias).transpose(1, 2)
