@@ -15,6 +15,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from esrgan_lit.config import check_required, config_dir
@@ -127,6 +128,25 @@ def _callback(callbacks: list[Any], cls_name: str) -> Any:
     return next((c for c in callbacks if type(c).__name__ == cls_name), None)
 
 
+def _restore_worker_callbacks(trainer: L.Trainer, callbacks: list[Any]) -> None:
+    """fork/spawn launchers fit in child processes: this process's callbacks (the generator EMA
+    above all) never saw training. Reload their state from rank 0's last checkpoint so a final
+    validation here scores the trained EMA weights, not the initial ones."""
+    from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+
+    if not isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher):
+        return
+    cb = trainer.checkpoint_callback  # its last_model_path was set in the workers only
+    ckpt = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}" if cb else None
+    if ckpt is None or not ckpt.is_file():
+        log.warning("no last.ckpt from the worker processes: callback state (EMA) may be stale")
+        return
+    states = torch.load(ckpt, map_location="cpu", weights_only=True).get("callbacks", {})
+    for callback in callbacks:
+        if callback.state_key in states:
+            callback.load_state_dict(states[callback.state_key])
+
+
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
     """``val/<Set>/psnr_y`` as logged, or a bare ``psnr_y`` averaged over the validation sets."""
     if not name:
@@ -171,6 +191,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     try:
         if cfg.get("train", True):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            _restore_worker_callbacks(trainer, callbacks)
         export = _callback(callbacks, "ExportOutputs")
         stale = export is not None and export.last_val_step != trainer.global_step
         if cfg.get("final_validate", True) and stale:
