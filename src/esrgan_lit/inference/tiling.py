@@ -14,9 +14,9 @@ every patch that contributes to it. If that is at least the network's receptive-
 (the full 23-block RRDBNet nominally sees ~350 px), so the default ``overlap=32`` already hides the
 tile borders; the exact bound is what the tests check on small networks.
 
-Output rows are accumulated in float32 only for the band of rows still being blended (one tile
-row plus its ramps); finished rows are rounded straight into the caller's uint8/uint16 array, so
-the full float32 output is never held.
+Sums are held in float32 only where tiles still overlap (one tile's area plus the rows the next
+tile row blends into, see :class:`_Blender`); finished pixels are rounded straight into the
+caller's uint8/uint16 array, so the full float32 output is never held.
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ def upscale_tiled(
     """Upscale ``image`` (C, H, W) on the CPU tile by tile into ``out`` (H*s, W*s, C_out).
 
     ``run`` maps a CPU batch (N, C, h, w), of ``image``'s dtype, to its CPU float32 output in
-    [0, 1] (N, C_out, h*s, w*s); it owns normalisation, device transfer and precision. ``H``, ``W``, ``tile`` and ``overlap`` must be multiples of
-    ``multiple`` (pixel-unshuffle networks).
+    [0, 1] (N, C_out, h*s, w*s); it owns normalisation, device transfer and precision. ``H``,
+    ``W``, ``tile`` and ``overlap`` must be multiples of ``multiple`` (pixel-unshuffle networks).
     """
     _, height, width = image.shape
     if height % multiple or width % multiple:
@@ -137,18 +137,11 @@ def upscale_tiled(
     )
     min_core = min(s.c1 - s.c0 for s in rows + cols)
     half = min(overlap, min_core) / 2
-    out_w = width * scale
     xwin = [axis_window(c, width, scale, half) for c in cols]
-
     ywin = [axis_window(r, height, scale, half) for r in rows]
-    # One float band, as tall as the tallest tile row's weighted rows, reused for every row.
-    acc = torch.zeros(out.shape[2], max(r1 - r0 for _, r0, r1 in ywin), out_w)
-    acc0 = 0
+    blend = _Blender(out, ywin, xwin)
     for i, r in enumerate(rows):
-        wy, r0, r1 = ywin[i]
-        if i == 0:
-            acc0 = r0
-        wy_t = torch.from_numpy(wy)[:, None]
+        blend.start_row(i)
         # Batch only patches of the same shape (interior tiles), in row order.
         j = 0
         while j < len(cols):
@@ -158,21 +151,76 @@ def upscale_tiled(
                 k += 1
             batch = torch.stack([image[:, r.p0 : r.p1, c.p0 : c.p1] for c in cols[j:k]])
             result = run(batch)
+            del batch
             for b, c in enumerate(cols[j:k]):
-                wx, x0, x1 = xwin[j + b]
-                piece = result[b, :, r0 - r.p0 * scale : r1 - r.p0 * scale]
-                piece = piece[:, :, x0 - c.p0 * scale : x1 - c.p0 * scale]
-                acc[:, r0 - acc0 : r1 - acc0, x0:x1] += piece * (wy_t * torch.from_numpy(wx)[None])
-            del result, batch
+                blend.add(j + b, result[b], r.p0 * scale, c.p0 * scale)
+            del result
             j = k
-        # Rows above the next tile row's first weighted row are final: round them out.
-        done = ywin[i + 1][1] if i + 1 < len(rows) else r1
-        quantise_into(out[acc0:done], acc[:, : done - acc0])
-        keep = r1 - done
-        if keep > 0:
-            acc[:, :keep] = acc[:, done - acc0 : r1 - acc0].clone()
-        acc[:, max(keep, 0) :] = 0
-        acc0 = done
+        blend.finish_row()
+
+
+class _Blender:
+    """Weighted sum of the tiles, rounded into ``out`` as soon as each pixel is final.
+
+    Tiles arrive row by row, left to right. Floats are held only for a *window* as large as one
+    tile's weighted area, sliding right along the tile row, and a *carry* of the rows that the next
+    tile row blends into, across the width: a few tens of MB at 8000 px wide where a whole band of
+    tile rows would be ~100 MB.
+    """
+
+    def __init__(self, out: np.ndarray, ywin: list, xwin: list) -> None:
+        self.out, self.ywin, self.xwin = out, ywin, xwin
+        chans, width = out.shape[2], out.shape[1]
+        carry = max((ywin[i][2] - ywin[i + 1][1] for i in range(len(ywin) - 1)), default=0)
+        self.carry = torch.zeros(chans, max(carry, 0), width)
+        self.carried = 0  # rows of ``carry`` holding sums from the previous tile row
+        self.win = torch.zeros(
+            chans, max(r1 - r0 for _, r0, r1 in ywin), max(x1 - x0 for _, x0, x1 in xwin)
+        )
+        self.row = self.done = 0  # current tile row; its output rows < done are final
+        self.wx0 = self.wx1 = 0  # output columns [wx0, wx1) have sums in ``win``
+        self.wy = torch.ones(0, 1)
+
+    def start_row(self, i: int) -> None:
+        self.row, self.wx0, self.wx1 = i, 0, 0
+        wy, _, r1 = self.ywin[i]
+        self.done = self.ywin[i + 1][1] if i + 1 < len(self.ywin) else r1
+        self.wy = torch.from_numpy(wy)[:, None]
+
+    def add(self, j: int, tile: torch.Tensor, oy: int, ox: int) -> None:
+        """Blend ``tile`` (C, h, w), whose top-left output pixel is (``oy``, ``ox``)."""
+        wx, x0, x1 = self.xwin[j]
+        _, r0, r1 = self.ywin[self.row]
+        if x0 > self.wx0:  # columns left of this tile get nothing more in this tile row
+            self._flush(self.wx0, x0)
+            keep = max(0, self.wx1 - x0)
+            shift = x0 - self.wx0
+            self.win[:, :, :keep] = self.win[:, :, shift : shift + keep].clone()
+            self.win[:, :, keep : self.wx1 - self.wx0] = 0
+            self.wx0 = x0
+        if x1 > self.wx1:  # new columns start from the previous tile row's sums, as a band did
+            c0 = max(self.wx1, x0)
+            n = self.carried
+            self.win[:, :n, c0 - self.wx0 : x1 - self.wx0] = self.carry[:, :n, c0:x1]
+        piece = tile[:, r0 - oy : r1 - oy, x0 - ox : x1 - ox]
+        self.win[:, : r1 - r0, x0 - self.wx0 : x1 - self.wx0] += piece * (
+            self.wy * torch.from_numpy(wx)[None]
+        )
+        self.wx1 = max(self.wx1, x1)
+
+    def finish_row(self) -> None:
+        self._flush(self.wx0, self.wx1)
+        self.win.zero_()
+        _, _, r1 = self.ywin[self.row]
+        self.carried = r1 - self.done
+
+    def _flush(self, c0: int, c1: int) -> None:
+        """Columns [c0, c1) of this tile row are complete: round the final rows, carry the rest."""
+        _, r0, r1 = self.ywin[self.row]
+        block = self.win[:, : r1 - r0, c0 - self.wx0 : c1 - self.wx0]
+        final = self.done - r0
+        self.carry[:, : r1 - self.done, c0:c1] = block[:, final:]
+        quantise_into(self.out[r0 : self.done, c0:c1], block[:, :final])
 
 
 def receptive_radius(model: nn.Module) -> int:
