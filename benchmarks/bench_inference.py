@@ -94,7 +94,7 @@ def part_a(args) -> list[str]:
     model = RRDBNet(scale=4).eval()
     fpp = conv_flops_per_pixel(model)
     clock = Clock(args.repeat)
-    size, big = (48, 96) if args.quick else (96, 192)
+    size, big = (48, 96) if args.quick else (128, 256)
     tile, overlap = (big // 2, 8) if args.quick else (big // 2, 16)
     rows = []
 
