@@ -10,14 +10,18 @@ from typing import Any
 
 import lightning as L
 
-# Metrics where lower is better; every other metric (PSNR, SSIM, Ma) counts higher as better.
-LOWER_IS_BETTER = frozenset({"lpips", "niqe", "pi", "rmse"})
+from esrgan_lit.evaluation.suite import LOWER_IS_BETTER
+
+
+def _lower_is_better(key: str) -> bool:
+    """``val/<Set>/<metric>``: LPIPS, NIQE, PI, RMSE go down; PSNR, SSIM, Ma go up."""
+    return key.rsplit("/", 1)[-1] in LOWER_IS_BETTER
 
 
 def better(name: str, new: float, old: float | None) -> bool:
     if old is None or old != old:  # none yet, or NaN
         return new == new
-    return new < old if name.rsplit("/", 1)[-1] in LOWER_IS_BETTER else new > old
+    return new < old if _lower_is_better(name) else new > old
 
 
 class WandbBestSummary(L.Callback):
@@ -43,8 +47,7 @@ class WandbBestSummary(L.Callback):
         for run in _wandb_runs(trainer):
             for key in changed:
                 if key not in self._defined:  # the native per-metric summary, too
-                    goal = "min" if key.rsplit("/", 1)[-1] in LOWER_IS_BETTER else "max"
-                    run.define_metric(key, summary=goal)
+                    run.define_metric(key, summary="min" if _lower_is_better(key) else "max")
             run.summary.update({f"best/{k}": v for k, v in changed.items()})
             run.summary["best/step"] = trainer.global_step
         self._defined |= set(changed)
