@@ -10,7 +10,7 @@ from shapes) follows spandrel's architecture descriptions; the code is ours.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,15 +64,19 @@ class KeyLayout:
         return _apply(self.from_canonical, sd, name)
 
 
-def _apply(rename: Rename, sd: Mapping[str, torch.Tensor], name: str) -> StateDict:
-    if callable(rename):
-        return rename(sd, name)
-    rules = [(re.compile(rx), repl) for rx, repl in rename]
-    return {rename_key(k, rules): v for k, v in sd.items()}
+def _apply(how: Rename, sd: Mapping[str, torch.Tensor], name: str) -> StateDict:
+    """A table of rules, or a function for layouts whose names depend on the sizes."""
+    return how(sd, name) if callable(how) else rename(sd, how)
 
 
-def rename_key(key: str, rules: list[tuple[re.Pattern[str], str]]) -> str:
-    """``key`` renamed by the first rule that matches it (unchanged when none does)."""
+def rename(sd: Mapping[str, torch.Tensor], rules: Iterable[tuple[str, str]]) -> StateDict:
+    """``sd`` with each key renamed by the first (regex, replacement) rule that matches it;
+    keys no rule matches keep their names."""
+    compiled = [(re.compile(rx), repl) for rx, repl in rules]
+    return {_rename_key(k, compiled): v for k, v in sd.items()}
+
+
+def _rename_key(key: str, rules: list[tuple[re.Pattern[str], str]]) -> str:
     for pattern, repl in rules:
         key, n = pattern.subn(repl, key)
         if n:

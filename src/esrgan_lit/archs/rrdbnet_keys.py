@@ -28,7 +28,15 @@ from typing import Any
 
 import torch
 
-from esrgan_lit.archs.keymaps import KeyLayout, KeyLayoutError, Keys, StateDict, indices, need
+from esrgan_lit.archs.keymaps import (
+    KeyLayout,
+    KeyLayoutError,
+    Keys,
+    StateDict,
+    indices,
+    need,
+    rename,
+)
 from esrgan_lit.archs.rrdbnet import _UNSHUFFLE, RRDBNet
 
 
@@ -86,6 +94,18 @@ def read_kwargs(
     }
 
 
+# The dense-block convs keep their indices; every other conv is named by its position.
+_OLD_RDB = (r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.", r"body.\1.rdb\2.conv\3.")
+_NEW_RDB = (r"^body\.(\d+)\.rdb(\d)\.conv(\d)\.", r"model.1.sub.\1.RDB\2.conv\3.0.")
+
+
+def _old_names(nb: int, ups: list[int], hr: int, last: int) -> list[tuple[str, str]]:
+    """(our name, old-arch name) of each conv outside the dense blocks."""
+    names = [("conv_first", "model.0"), ("conv_body", f"model.1.sub.{nb}")]
+    names += [(f"conv_up{n}", f"model.{i}") for n, i in enumerate(ups, start=1)]
+    return [*names, ("conv_hr", f"model.{hr}"), ("conv_last", f"model.{last}")]
+
+
 def _old_to_canon(sd: Mapping[str, torch.Tensor], name: str) -> StateDict:
     """Old-arch names are positions in one ``nn.Sequential``: the tail's positions depend on the
     number of upsampling stages and the trunk conv's on the number of blocks, so read both."""
@@ -94,55 +114,23 @@ def _old_to_canon(sd: Mapping[str, torch.Tensor], name: str) -> StateDict:
         for k in sd
         if ".RDB" not in k and (m := re.match(r"^model\.1\.sub\.(\d+)\.", k))
     }
-    tail = {i for i in indices(sd, r"^model\.(\d+)\.") if i > 1}
+    tail = sorted(i for i in indices(sd, r"^model\.(\d+)\.") if i > 1)
     if len(trunk) != 1 or len(tail) < 3:
         raise KeyLayoutError(
             f"{name}: ESRGAN old-arch layout expects one trunk conv model.1.sub.{{nb}} and "
             f"model.3, model.6, model.8, model.10 (x4); found trunk {sorted(trunk)}, "
-            f"tail {sorted(tail)}"
+            f"tail {tail}"
         )
-    (nb,) = trunk
-    *ups, hr, last = sorted(tail)
-    tail_map = {last: "conv_last", hr: "conv_hr"}
-    tail_map.update({idx: f"conv_up{n}" for n, idx in enumerate(ups, start=1)})
-    out: StateDict = {}
-    for k, v in sd.items():
-        m = re.match(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(.+)$", k)
-        if m:
-            i, j, c, rest = m.groups()
-            out[f"body.{i}.rdb{j}.conv{c}.{rest}"] = v
-            continue
-        m = re.match(rf"^model\.1\.sub\.{nb}\.(.+)$", k)
-        if m:
-            out[f"conv_body.{m.group(1)}"] = v
-            continue
-        m = re.match(r"^model\.(\d+)\.(.+)$", k)
-        if m and int(m.group(1)) in tail_map:
-            out[f"{tail_map[int(m.group(1))]}.{m.group(2)}"] = v
-            continue
-        if m and m.group(1) == "0":
-            out[f"conv_first.{m.group(2)}"] = v
-            continue
-        out[k] = v  # left as is: the strict load reports it as unexpected
-    return out
+    names = _old_names(trunk.pop(), tail[:-2], tail[-2], tail[-1])
+    # Unknown keys are left as they are: the strict load reports them as unexpected.
+    return rename(sd, [_OLD_RDB, *((rf"^{re.escape(old)}\.", f"{ours}.") for ours, old in names)])
 
 
 def _canon_to_old(sd: Mapping[str, torch.Tensor], name: str = "<state dict>") -> StateDict:
     nb = 1 + max(indices(sd, r"^body\.(\d+)\."))
-    nup = len({k.split(".")[0] for k in sd if k.startswith("conv_up")})
-    names = {"conv_first": "model.0", "conv_body": f"model.1.sub.{nb}"}
-    names.update({f"conv_up{n}": f"model.{3 * n}" for n in range(1, nup + 1)})
-    names.update({"conv_hr": f"model.{3 * nup + 2}", "conv_last": f"model.{3 * nup + 4}"})
-    out: StateDict = {}
-    for k, v in sd.items():
-        m = re.match(r"^body\.(\d+)\.rdb(\d)\.conv(\d)\.(.+)$", k)
-        if m:
-            i, j, c, rest = m.groups()
-            out[f"model.1.sub.{i}.RDB{j}.conv{c}.0.{rest}"] = v
-        else:
-            head, rest = k.split(".", 1)
-            out[f"{names[head]}.{rest}"] = v
-    return out
+    nup = len(indices(sd, r"^conv_up(\d+)\."))
+    names = _old_names(nb, [3 * n for n in range(1, nup + 1)], 3 * nup + 2, 3 * nup + 4)
+    return rename(sd, [_NEW_RDB, *((rf"^{ours}\.", f"{old}.") for ours, old in names)])
 
 
 BASICSR = KeyLayout(
