@@ -130,3 +130,34 @@ def test_old_inference_lean_path_still_works() -> None:
     from esrgan_lit.inference.lean import rrdbnet_forward
 
     assert rrdbnet_forward is striped_forward
+
+
+class _FakeCompiled(torch.nn.Module):
+    """Like torch.compile's OptimizedModule: attribute reads fall through to the wrapped model."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self._orig_mod = model
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self._orig_mod(x)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._orig_mod, name)
+
+
+def test_upscaler_runs_a_compiled_wrapper_whole(monkeypatch) -> None:
+    # The striped forward is asked of RRDBNet itself; a compiled wrapper that merely forwards
+    # RRDBNet's attributes used to be taken for one, so its compiled forward never ran.
+    from esrgan_lit.inference import Upscaler
+
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: _FakeCompiled(m))
+    up = Upscaler(tiny(), device="cpu", compile=True)
+    out = up.upscale(torch.rand(3, 8, 8))
+    assert out.shape == (3, 32, 32)
+    assert up.compiled.calls == 1
