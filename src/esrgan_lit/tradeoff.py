@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 from esrgan_lit.config import config_dir
-from esrgan_lit.evaluation.common import (
+from esrgan_lit.evaluation.cli_config import (
     device_of,
     eval_sets,
     inference_options,

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from esrgan_lit.archs import rrdbnet_striped
+
 # Scales reached by nearest-x2 upsampling stages after the trunk.
 _UP_STAGES = {1: 2, 2: 2, 4: 2, 8: 3}
 # Scales 2 and 1 fold space into channels first (pixel_unshuffle), the convention of the x2/x1
@@ -120,6 +122,19 @@ class RRDBNet(nn.Module):
             conv = getattr(self, f"conv_up{i}")
             feat = self.lrelu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")))
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+    def receptive_radius(self) -> int:
+        """Receptive-field radius in input pixels (exact): the overlap tiling needs is twice it."""
+        return rrdbnet_striped.receptive_radius(self)
+
+    def striped_forward(
+        self,
+        x: torch.Tensor,
+        stripe_pixels: int = 1 << 17,
+        trunk_stripe_pixels: int | None = None,
+    ) -> torch.Tensor:
+        """``self(x)`` with a fraction of the peak memory, for inference (see ``rrdbnet_striped``)."""
+        return rrdbnet_striped.striped_forward(self, x, stripe_pixels, trunk_stripe_pixels)
 
     def extra_repr(self) -> str:
         return (

@@ -7,9 +7,13 @@ reduce artefacts and to generalise better.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
+from esrgan_lit.archs.keymaps import KeyLayout, KeyLayoutError, Keys, indices, need
 from esrgan_lit.archs.rrdbnet import init_weights
 
 _SHUFFLE_STAGES = {2: [2], 3: [3], 4: [2, 2], 8: [2, 2, 2]}
@@ -69,3 +73,37 @@ class SRResNet(nn.Module):
         feat = self.act_first(self.conv_first(x))
         feat = feat + self.bn_body(self.conv_body(self.body(feat)))
         return self.conv_last(self.upsample(feat))
+
+
+def read_kwargs(
+    sd: Mapping[str, torch.Tensor], name: str, hints: Mapping[str, str]
+) -> dict[str, Any]:
+    """SRResNet's constructor arguments from tensor shapes (each pixel-shuffle conv gives r^2)."""
+    first = need(sd, "conv_first.weight", 4, name)
+    last = need(sd, "conv_last.weight", 4, name)
+    nf = int(first.shape[0])
+    scale = 1
+    for idx in sorted(indices(sd, r"^upsample\.(\d+)\.weight$")):
+        t = sd[f"upsample.{idx}.weight"]
+        if t.ndim == 4:  # the conv before each PixelShuffle (PReLU weights are 1-D)
+            scale *= round((t.shape[0] / nf) ** 0.5)
+    if scale not in _SHUFFLE_STAGES:
+        raise KeyLayoutError(f"{name}: SRResNet upsampling convs give scale {scale}")
+    return {
+        "num_in_ch": int(first.shape[1]),
+        "num_out_ch": int(last.shape[0]),
+        "scale": scale,
+        "num_feat": nf,
+        "num_block": len(indices(sd, r"^body\.(\d+)\.")),
+        "batch_norm": "bn_body.weight" in sd,
+    }
+
+
+# This project's own layout (the attribute names above); no foreign SRResNet layout is read.
+LAYOUT = KeyLayout(
+    name="srresnet",
+    arch=SRResNet,
+    summary="esrgan-lit SRResNet (conv_first, act_first, body.{i}.conv1, upsample.{k}, conv_last)",
+    detect=Keys(all=("conv_first.weight", "act_first.weight")),
+    read_kwargs=read_kwargs,
+)

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan_lit.archs.rrdbnet_striped import conv_radius
+
 
 @dataclass(frozen=True)
 class Span:
@@ -226,26 +228,11 @@ class _Blender:
 def receptive_radius(model: nn.Module) -> int:
     """Receptive-field radius in input pixels: an upper bound from the model's convolutions.
 
-    Exact for RRDBNet (convs after each x2 upsampling count half as much, and a pixel-unshuffle
-    factor ``r`` multiplies the trunk's radius by ``r``); for other models every conv is counted at
-    input resolution, which over-estimates for upsampling tails and is exact otherwise.
+    A model that knows its own (``RRDBNet.receptive_radius``: exact) is asked; for other models
+    every conv is counted at input resolution, which over-estimates for upsampling tails and is
+    exact otherwise.
     """
-    names = ("conv_first", "body", "conv_body", "conv_hr", "conv_last")
-    if all(hasattr(model, n) for n in names) and hasattr(model, "num_up"):
-        r = getattr(model, "unshuffle", 1)
-        trunk = sum(_conv_radius(m) for n in names[:3] for m in getattr(model, n).modules())
-        radius = trunk * r
-        res = 1.0
-        for i in range(1, model.num_up + 1):
-            res *= 2
-            radius += _conv_radius(getattr(model, f"conv_up{i}")) * r / res
-        radius += (_conv_radius(model.conv_hr) + _conv_radius(model.conv_last)) * r / res
-        return math.ceil(radius)
-    return sum(_conv_radius(m) for m in model.modules())
-
-
-def _conv_radius(m: nn.Module) -> int:
-    if isinstance(m, nn.Conv2d):
-        k, d = m.kernel_size, m.dilation
-        return max((k[0] - 1) // 2 * d[0], (k[1] - 1) // 2 * d[1])
-    return 0
+    own = getattr(model, "receptive_radius", None)
+    if callable(own):
+        return int(own())
+    return sum(conv_radius(m) for m in model.modules())

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from esrgan_lit.archs import RRDBNet
 from esrgan_lit.inference.io import array_to_pil, pil_to_array, read_image, write_image
-from esrgan_lit.inference.lean import is_rrdbnet, rrdbnet_forward
 from esrgan_lit.inference.tiling import quantise_into, upscale_tiled
 
 log = logging.getLogger("esrgan_lit.inference")
@@ -228,14 +228,14 @@ class Upscaler:
     def _forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=self.memory_format)
         with torch.inference_mode():
-            if not is_rrdbnet(model):  # a compiled wrapper is not, and runs whole
+            if not isinstance(model, RRDBNet):  # a compiled wrapper is not, and runs whole
                 return model(x)
             if self.device.type == "cpu":
                 # Dense blocks in two stripes at a 320-px patch, tail maps under glibc's 32 MiB
                 # mmap ceiling: the big buffers are reused instead of faulted in afresh, and the
-                # peak RSS of a --tile 256 run drops by ~200 MB (see inference.lean).
-                return rrdbnet_forward(model, x, stripe_pixels=3 << 15, trunk_stripe_pixels=1 << 16)
-            return rrdbnet_forward(model, x, stripe_pixels=1 << 17)
+                # peak RSS of a --tile 256 run drops by ~200 MB (see archs.rrdbnet_striped).
+                return model.striped_forward(x, stripe_pixels=3 << 15, trunk_stripe_pixels=1 << 16)
+            return model.striped_forward(x, stripe_pixels=1 << 17)
 
 
 def _probe(model: nn.Module) -> tuple[int, int, int]:

@@ -22,6 +22,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from esrgan_lit.weights import load_generator, load_state_dict
+from esrgan_lit.weights.formats import translates_keys
+
 
 class NonFiniteStepsError(FloatingPointError):
     """Raised after too many iterations in a row had non-finite losses or gradients."""
@@ -29,13 +32,10 @@ class NonFiniteStepsError(FloatingPointError):
 
 def load_pretrained_into(generator: nn.Module, path: str | os.PathLike[str]) -> None:
     """Copy weights from any checkpoint ``esrgan_lit.weights`` reads into ``generator`` (strict)."""
-    from esrgan_lit.archs import RRDBNet
-    from esrgan_lit.weights import load_generator, load_state_dict
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model.pretrained_generator: no such file {path!r}")
-    if isinstance(generator, RRDBNet):
+    if translates_keys(generator):  # foreign layouts (original ESRGAN) are renamed first
         state = load_generator(path, strict=True).state_dict()
     else:
         state = load_state_dict(path)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from esrgan_lit.metrics.ma_features import _gaussian_kernel, ggd_shape
+from esrgan_lit.metrics.ma_stats import gaussian_kernel, ggd_shape
 from esrgan_lit.metrics.steerable import SteerablePyramid, build_sf_pyramid
 from esrgan_lit.ops.imresize import imresize
 
@@ -83,7 +83,7 @@ def divisive_normalization(pyr: SteerablePyramid) -> list[np.ndarray]:
 
 def _valid_filter(x: np.ndarray) -> np.ndarray:
     """``filter2(fspecial('gaussian', 11, 1.5), x, 'valid')`` as two 1-D passes."""
-    w1 = _gaussian_kernel(11, 1.5).sum(axis=1)  # the separable factor: k == outer(w1, w1)
+    w1 = gaussian_kernel(11, 1.5).sum(axis=1)  # the separable factor: k == outer(w1, w1)
     half = w1.size // 2
     t = ndimage.correlate1d(x, w1, axis=0, mode="constant")[half:-half]
     return ndimage.correlate1d(t, w1, axis=1, mode="constant")[:, half:-half]
