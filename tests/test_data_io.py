@@ -125,9 +125,9 @@ def test_truncated_and_corrupt_files_are_detected(tmp_path: Path, rgb: np.ndarra
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0xFF
     (tmp_path / "flip.png").write_bytes(bytes(flipped))
-    probe_image(tmp_path / "flip.png")  # quick check: header and end marker look fine
-    with pytest.raises(ImageReadError, match=r"flip.png: corrupt PNG \(IDAT chunk CRC"):
-        probe_image(tmp_path / "flip.png", deep=True)
+    for deep in (False, True):  # the quick check verifies chunk CRCs too (issue 17 item 2)
+        with pytest.raises(ImageReadError, match=r"flip.png: corrupt PNG \(IDAT chunk CRC"):
+            probe_image(tmp_path / "flip.png", deep=deep)
     Image.fromarray(big).save(tmp_path / "ok.jpg")
     jdata = (tmp_path / "ok.jpg").read_bytes()
     probe_image(tmp_path / "ok.jpg")
