@@ -39,13 +39,15 @@ def atomic_write_path(dst: str | os.PathLike[str]) -> Iterator[Path]:
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = _create_temp(dst)
+    mode = stat.S_IMODE(os.stat(tmp_path).st_mode)  # 0666 minus the umask, as os.open made it
+    with contextlib.suppress(FileNotFoundError):
+        mode = stat.S_IMODE(os.stat(dst).st_mode)  # a plain write keeps an existing file's mode
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            # a plain write into an existing file keeps that file's permissions
-            os.chmod(tmp_path, stat.S_IMODE(os.stat(dst).st_mode))
+        # writers that replace the file themselves (safetensors) leave their own mode: reset it
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, dst)
     finally:
         tmp_path.unlink(missing_ok=True)
