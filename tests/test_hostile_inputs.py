@@ -25,7 +25,8 @@ from safetensors.torch import save_file
 
 from esrgan_lit.data.io import ImageReadError, probe_image
 from esrgan_lit.data.io import read_image as data_read_image
-from esrgan_lit.imageio import MAX_PIXELS_ENV, encode_png, read_image, set_max_pixels
+from esrgan_lit.data.lmdb_io import encode_png
+from esrgan_lit.inference.io import read_image
 from esrgan_lit.utils.atomic import atomic_write_path
 from esrgan_lit.weights import CheckpointError, interpolate, load_generator, save_generator
 from hostile import (
@@ -40,6 +41,7 @@ from hostile import (
 )
 
 HERE = Path(__file__).resolve().parent
+MAX_PIXELS_ENV = "ESRGAN_LIT_MAX_PIXELS"  # literal, so this module also imports on older code
 CORRUPT_KINDS = [(8, 2), (8, 0), (16, 2), (16, 6), (16, 0), (16, 4)]  # (depth, colour type)
 
 
@@ -190,12 +192,13 @@ def test_pixel_limit_is_configurable_and_shared_by_every_format(
         tifffile.imwrite(path, rgb.astype(np.uint16) * 257, photometric="rgb")
     else:
         Image.fromarray(rgb).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
     monkeypatch.setenv(MAX_PIXELS_ENV, "100")
     with pytest.raises(ImageReadError, match=rf"img{suffix}: image is 10x12 = 120 pixels.*100"):
         read_image(path)
     with pytest.raises(ImageReadError, match=r"over the limit"):
         probe_image(path)
-    set_max_pixels(None)  # what a user with trusted huge images does
+    monkeypatch.setenv(MAX_PIXELS_ENV, "none")  # what a user with trusted huge images does
     assert read_image(path).shape == (12, 10, 3)
     monkeypatch.setenv(MAX_PIXELS_ENV, "120")
     assert probe_image(path).width == 10
@@ -263,7 +266,7 @@ def test_export_verify_fails_on_nan_difference(tmp_path: Path, monkeypatch) -> N
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_atomic_writes_respect_umask(tmp_path: Path, umask: int) -> None:
-    from esrgan_lit.imageio import write_image
+    from esrgan_lit.inference.io import write_image
 
     old = os.umask(umask)
     try:
@@ -289,3 +292,20 @@ def test_atomic_rewrite_keeps_existing_mode(tmp_path: Path) -> None:
         tmp.write_text('{"psnr": 1}')
     assert stat.S_IMODE(dst.stat().st_mode) == 0o640
     assert dst.read_text() == '{"psnr": 1}'
+
+
+def test_set_max_pixels_reaches_the_readers(tmp_path: Path, monkeypatch) -> None:
+    from esrgan_lit.imageio import max_pixels, set_max_pixels
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
+    monkeypatch.delenv(MAX_PIXELS_ENV, raising=False)
+    assert max_pixels() == 89_478_485  # Pillow's DecompressionBombWarning threshold
+    Image.fromarray(np.zeros((12, 10), np.uint8)).save(tmp_path / "g.png")
+    set_max_pixels(50)
+    with pytest.raises(ImageReadError, match="over the limit of 50"):
+        read_image(tmp_path / "g.png")
+    set_max_pixels(None)
+    assert max_pixels() is None and read_image(tmp_path / "g.png").shape == (12, 10, 1)
+    monkeypatch.setenv(MAX_PIXELS_ENV, "lots")
+    with pytest.raises(ValueError, match=f"{MAX_PIXELS_ENV}='lots'"):
+        max_pixels()
