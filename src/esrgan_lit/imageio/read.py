@@ -223,6 +223,8 @@ def decode_bytes(data: bytes, *, name: str = "<bytes>") -> np.ndarray:
             return orient(pil_to_array(im, name), _orientation(im))
     except ImageReadError:
         raise
+    except Image.DecompressionBombError as err:  # a tile or frame larger than the header said
+        raise ImageReadError(f"{name}: over the pixel limit ({err})") from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:  # Pillow: truncated / corrupt data
         raise ImageReadError(f"{name}: corrupt or truncated image: {err}") from err
 
