@@ -119,7 +119,8 @@ def test_full_check_finds_corruption_inside(good) -> None:
     data = bytearray((hr / "0001.png").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (hr / "0001.png").write_bytes(bytes(data))
-    _dm(hr, lr).setup("fit")  # quick: header and end marker are intact
+    # the quick (default) check verifies chunk CRCs too (issue 17 item 2)
+    _fails(_dm(hr, lr), ImageReadError, "0001.png", "CRC")
     _fails(_dm(hr, lr, check_files="full"), ImageReadError, "0001.png", "CRC")
 
 

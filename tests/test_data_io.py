@@ -125,12 +125,31 @@ def test_truncated_and_corrupt_files_are_detected(tmp_path: Path, rgb: np.ndarra
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0xFF
     (tmp_path / "flip.png").write_bytes(bytes(flipped))
-    probe_image(tmp_path / "flip.png")  # quick check: header and end marker look fine
-    with pytest.raises(ImageReadError, match=r"flip.png: corrupt PNG \(IDAT chunk CRC"):
-        probe_image(tmp_path / "flip.png", deep=True)
+    for deep in (False, True):  # the quick check verifies chunk CRCs too (issue 17 item 2)
+        with pytest.raises(ImageReadError, match=r"flip.png: corrupt PNG \(IDAT chunk CRC"):
+            probe_image(tmp_path / "flip.png", deep=deep)
     Image.fromarray(big).save(tmp_path / "ok.jpg")
     jdata = (tmp_path / "ok.jpg").read_bytes()
     probe_image(tmp_path / "ok.jpg")
     (tmp_path / "cut.jpg").write_bytes(jdata[: len(jdata) * 2 // 3])
     with pytest.raises(ImageReadError, match=r"cut\.jpg: truncated JPEG"):
         probe_image(tmp_path / "cut.jpg")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_data_reader_applies_exif_orientation_and_probe_agrees(tmp_path: Path, suffix: str) -> None:
+    """One reader for data and inference (issue 13 item 6): the data pipeline sees the image
+    upright, as a viewer and the upscaler do, and the listing-time probe reports that size."""
+    from esrgan_lit.inference.io import read_image as inference_read
+
+    a = np.zeros((20, 30, 3), np.uint8)
+    a[:5] = 255  # a white band at the top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(a).save(tmp_path / f"o{suffix}", exif=exif, quality=100)
+    out = read_image(tmp_path / f"o{suffix}")
+    assert out.shape == (30, 20, 3)
+    assert out[:, -5:].mean() > 200 and out[:, :10].mean() < 50  # the band is now on the right
+    np.testing.assert_array_equal(out, inference_read(tmp_path / f"o{suffix}"))
+    info = probe_image(tmp_path / f"o{suffix}")
+    assert (info.height, info.width) == (30, 20)

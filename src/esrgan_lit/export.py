@@ -8,6 +8,7 @@ generators). ONNX goes through torch's TorchScript-based exporter with dynamic a
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -129,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         export_onnx(model, args.out, opset=args.opset, dynamo=args.dynamo)
         if args.verify:
-            print(f"max |onnxruntime - torch| = {verify_onnx(model, args.out):.3g}")
+            diff = verify_onnx(model, args.out)
+            print(f"max |onnxruntime - torch| = {diff:.3g}")
+            if not math.isfinite(diff):  # NaN compares false with any tolerance: never a pass
+                print("error: verification failed: the difference is not finite", file=sys.stderr)
+                return 1
     else:
         export_torchscript(model, args.out)
     print(f"wrote {args.out}")

@@ -7,7 +7,7 @@ PNG was stored byte for byte) or ``raw`` (the value is the C-ordered HWC array; 
 dtype, ``uint8`` or ``uint16``). BasicSR writes the same ``png`` lines, so its LMDBs read here too.
 
 Arrays are HWC uint8/uint16 (grey has C=1). 16-bit colour PNG/TIFF, which Pillow truncates to
-8 bits, are decoded with libpng (torchvision) / tifffile and written by ``encode_png``.
+8 bits, are decoded by :mod:`esrgan_lit.imageio` and written by ``encode_png`` (from there).
 The ``lmdb`` package is an optional extra (``esrgan-lit[lmdb]``): it is imported only when an
 LMDB is actually opened.
 """
@@ -17,14 +17,15 @@ from __future__ import annotations
 import io
 import os
 import re
-import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from esrgan_lit.imageio import PNG_SIGNATURE, decode_bytes
+from esrgan_lit.imageio import encode_png as encode_png  # prepare and the tests import it here
 
 META_FILE = "meta_info.txt"
 _META_RE = re.compile(
@@ -84,9 +85,6 @@ def parse_meta_info(path: str | os.PathLike[str]) -> dict[str, LmdbEntry]:
     return entries
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
 def is_deep_colour(head: bytes) -> bool:
     """True for a 16-bit colour PNG or TIFF, which Pillow would truncate to 8 bits.
 
@@ -106,81 +104,13 @@ def is_deep_colour(head: bytes) -> bool:
     return False
 
 
-def _decode_deep_colour(buf: bytes, name: str) -> np.ndarray:
-    """16-bit colour: libpng through torchvision for PNG, tifffile for TIFF."""
-    try:
-        if buf.startswith(PNG_SIGNATURE):
-            import torch
-            from torchvision.io import ImageReadMode, decode_png
-
-            t = decode_png(
-                torch.frombuffer(bytearray(buf), dtype=torch.uint8), ImageReadMode.UNCHANGED
-            )
-            arr = t.permute(1, 2, 0).numpy()
-        else:
-            import tifffile
-
-            arr = tifffile.imread(io.BytesIO(buf))
-    except (RuntimeError, ValueError, OSError) as err:
-        raise ValueError(f"{name}: cannot decode 16-bit image: {err}") from err
-    return np.ascontiguousarray(arr.astype(np.uint16, copy=False))
-
-
 def decode_image_bytes(buf: bytes, *, name: str = "<bytes>") -> np.ndarray:
-    """Decode an encoded image to an HWC uint8/uint16 array (grey -> C=1, palette -> RGB/RGBA)."""
-    from PIL import Image
+    """Decode an encoded image to an HWC uint8/uint16 array (grey -> C=1, palette -> RGB/RGBA).
 
-    if is_deep_colour(buf):
-        return _decode_deep_colour(buf, name)
-    try:
-        with Image.open(io.BytesIO(buf)) as im:
-            im.load()
-            mode = im.mode
-            if mode == "P":
-                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-            elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
-                im = im.convert("L" if mode == "1" else "RGB")
-            elif mode.startswith("I;16"):
-                arr16 = np.asarray(im).astype(np.uint16)
-                return arr16[:, :, None]
-            elif mode in ("I", "F"):
-                raise ValueError(f"{name}: unsupported 32-bit image mode {mode!r}")
-            arr = np.asarray(im)
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f"{name}: cannot decode image: {err}") from err
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return np.ascontiguousarray(arr)
-
-
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-
-def encode_png(arr: np.ndarray, compress_level: int = 3) -> bytes:
-    """Lossless PNG of an HWC uint8/uint16 array (16-bit colour written directly, as Pillow
-    cannot)."""
-    h, w, c = arr.shape
-    if arr.dtype == np.uint16 and c in (3, 4):
-        rows = arr.astype(">u2").reshape(h, w * c).view(np.uint8)
-        raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1)  # filter 0 per row
-        ihdr = struct.pack(">IIBBBBB", w, h, 16, 2 if c == 3 else 6, 0, 0, 0)
-        return b"".join(
-            (
-                PNG_SIGNATURE,
-                _png_chunk(b"IHDR", ihdr),
-                _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level)),
-                _png_chunk(b"IEND", b""),
-            )
-        )
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.fromarray(arr[:, :, 0] if c == 1 else arr).save(
-        out, format="PNG", compress_level=compress_level
-    )
-    return out.getvalue()
+    The shared reader (:func:`esrgan_lit.imageio.decode_bytes`): checked, pixel-limited, never a
+    decoder that can crash the process.
+    """
+    return decode_bytes(buf, name=name)
 
 
 # One environment per LMDB per process. LMDB forbids opening the same files twice in a

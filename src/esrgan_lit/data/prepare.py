@@ -38,6 +38,7 @@ from esrgan_lit.data.lmdb_io import (
     list_images,
     write_lmdb,
 )
+from esrgan_lit.imageio import probe_image
 from esrgan_lit.utils.atomic import atomic_write_path
 
 T = TypeVar("T")
@@ -145,6 +146,7 @@ def _extract_one(job: _Job) -> tuple[str, int, int, str | None]:
 
     written = skipped = 0
     try:
+        probe_image(job.src)  # the shared checks first: pixel limit, multi-frame, corrupt data
         with Image.open(job.src) as im:
             w, h = im.size
             boxes = subimage_boxes(

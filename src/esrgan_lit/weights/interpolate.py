@@ -7,7 +7,7 @@ import math
 from torch import nn
 
 from esrgan_lit.weights.errors import CheckpointError
-from esrgan_lit.weights.io import Source, resolve
+from esrgan_lit.weights.io import Source, check_values, resolve
 
 
 def interpolate(a: Source, b: Source, alpha: float) -> nn.Module:
@@ -39,6 +39,9 @@ def interpolate(a: Source, b: Source, alpha: float) -> nn.Module:
             )
     if spec_a != spec_b:
         raise CheckpointError(f"cannot interpolate: {name_a} is {spec_a} but {name_b} is {spec_b}")
+    model = spec_a.build()
+    check_values(model, sd_a, name_a)  # a NaN or int64 weight would blend into a broken model
+    check_values(model, sd_b, name_b)
     blended = {}
     for k, ta in sd_a.items():
         tb = sd_b[k]
@@ -47,7 +50,6 @@ def interpolate(a: Source, b: Source, alpha: float) -> nn.Module:
             blended[k] = mix.to(ta.dtype)
         else:  # integer buffers (BatchNorm's num_batches_tracked): keep a's
             blended[k] = ta.clone()
-    model = spec_a.build()
     model.load_state_dict(blended, strict=True)
     return model.eval()
 

@@ -294,20 +294,73 @@ def _unwrap_module(model: nn.Module) -> nn.Module:
         model = inner
 
 
+def check_values(
+    model: nn.Module,
+    sd: Mapping[str, torch.Tensor],
+    name: str,
+    *,
+    allow_nonfinite: bool = False,
+) -> None:
+    """Refuse tensors that would load silently but give garbage, naming the key.
+
+    ``load_state_dict`` copies an int64 or bool tensor into a float parameter without a word,
+    and NaN/Inf weights turn every output black; both are broken files, never a model. Keys the
+    model holds as integers (BatchNorm's ``num_batches_tracked``) may stay integers.
+    ``allow_nonfinite`` lets NaN/Inf through, for inspecting a diverged run only.
+    """
+    expected = model.state_dict()
+    for k, v in sd.items():
+        want = expected.get(k)
+        if want is None or not want.is_floating_point():
+            continue
+        if not v.is_floating_point():
+            raise CheckpointError(
+                f"{name}: key {k!r} holds {str(v.dtype).removeprefix('torch.')} values; a "
+                f"weight must be floating point (float32/float16/bfloat16): the file is broken "
+                f"or not a generator checkpoint"
+            )
+        if allow_nonfinite:
+            continue
+        finite = torch.isfinite(v)
+        if not bool(finite.all()):
+            bad = v[~finite]
+            kinds = "/".join(
+                t
+                for t, hit in (
+                    ("NaN", bool(torch.isnan(bad).any())),
+                    ("+Inf", bool((bad == float("inf")).any())),
+                    ("-Inf", bool((bad == float("-inf")).any())),
+                )
+                if hit
+            )
+            raise CheckpointError(
+                f"{name}: key {k!r} holds {bad.numel()} non-finite value(s) ({kinds}) of "
+                f"{v.numel()}; the weights are broken (a diverged or damaged run) and would give "
+                f"black or garbage images. Load with allow_nonfinite=True only to inspect them"
+            )
+
+
 def load_generator(
-    source: Source, *, device: str | torch.device = "cpu", strict: bool = True
+    source: Source,
+    *,
+    device: str | torch.device = "cpu",
+    strict: bool = True,
+    allow_nonfinite: bool = False,
 ) -> nn.Module:
     """Build the generator a checkpoint describes and load its weights (eval mode).
 
     ``source``: a path (.pth/.pt/.ckpt/.safetensors) in any supported key format or container,
     a state dict, or a module (returned as is, moved and set to eval). Returns an ``RRDBNet``
-    (or an ``SRResNet`` for this project's SRResNet checkpoints).
+    (or an ``SRResNet`` for this project's SRResNet checkpoints). A weight stored as an integer
+    or bool, or holding NaN/Inf, is a ``CheckpointError`` naming the key (see
+    :func:`check_values`; ``allow_nonfinite=True`` admits NaN/Inf for debugging).
     """
     if isinstance(source, nn.Module):
         return _unwrap_module(source).to(device).eval()
     sd, spec, name = resolve(source)
     model = spec.build()
     check_keys(model, sd, name, strict)
+    check_values(model, sd, name, allow_nonfinite=allow_nonfinite)
     model.load_state_dict(sd, strict=strict)
     return model.to(device).eval()
 
