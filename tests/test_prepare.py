@@ -255,8 +255,10 @@ def test_lmdb_raw_round_trip_and_worker_safety(tmp_path: Path, image_folder: Pat
     clone = pickle.loads(pickle.dumps(reader))  # what a DataLoader worker receives
     np.testing.assert_array_equal(clone.read("0002"), reader.read("0002"))
     reader.read("0001")  # the parent has the LMDB open when it forks the workers
-    with mp.get_context("fork").Pool(2) as pool:
-        child = pool.map(_read_in_child, [(reader, "0002"), (clone, "0004")])
+    # One task per worker: a worker that ran a task has opened the LMDB itself, so a second
+    # task there would see that handle, not one inherited across fork.
+    with mp.get_context("fork").Pool(2, maxtasksperchild=1) as pool:
+        child = pool.map(_read_in_child, [(reader, "0002"), (clone, "0004")], chunksize=1)
     np.testing.assert_array_equal(child[0], reader.read("0002"))
     np.testing.assert_array_equal(child[1], _load(image_folder / "0004.jpg"))
     with pytest.raises(KeyError, match="nope"):
