@@ -13,6 +13,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from esrgan_lit.cli_errors import user_errors
 from esrgan_lit.config import config_dir
 from esrgan_lit.evaluation.common import (
     device_of,
@@ -90,7 +91,8 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 @hydra.main(config_path=str(config_dir()), config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with user_errors("esrgan-evaluate"):
+        evaluate(cfg)
 
 
 if __name__ == "__main__":
