@@ -36,6 +36,12 @@ def load_method(generator: str, device: Any) -> tuple[Any, str]:
     path = Path(str(generator)).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"generator={generator}: no such checkpoint file (or use bicubic)")
+    from esrgan_lit.utils.torchscript import torchscript_hint
+    from esrgan_lit.weights.errors import CheckpointError
+
+    hint = torchscript_hint(path)
+    if hint:
+        raise CheckpointError(f"generator={hint}")
     return load_generator(path, device=str(device)), path.stem
 
 

@@ -84,7 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         upscaler = _make_upscaler(args)
     except Exception as e:  # a bad checkpoint or device is one clear line, not a traceback
-        print(f"error: cannot set up the upscaler (--model {args.model}): {e}", file=sys.stderr)
+        from esrgan_lit.utils.torchscript import torchscript_hint
+
+        hint = torchscript_hint(args.model) or (
+            args.interp_with and torchscript_hint(args.interp_with)
+        )
+        print(f"error: {hint or f'cannot set up the upscaler (--model {args.model}): {e}'}",
+              file=sys.stderr)  # fmt: skip
         return 2
     ok = skipped = 0
     failed = len(errors)
