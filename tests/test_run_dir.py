@@ -187,6 +187,7 @@ def _cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
             "psnr=",
         ),
         ("esrgan_lit.interpolate", ["psnr=a", "gan=b", "alpha=2", "output=o.safetensors"], "alpha"),
+        ("esrgan_lit.interpolate", ["psnr=a", "gan=b"], "output is required"),
         ("esrgan_lit.train", ["ckpt_path=notes.txt"], "notes.txt"),
         ("esrgan_lit.evaluate", ["generator=bicubic", "test_dirs=[missing_dir]"], "missing_dir"),
     ],

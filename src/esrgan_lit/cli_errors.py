@@ -70,6 +70,9 @@ def user_error_in(exc: BaseException) -> BaseException | None:
 
 
 def message(exc: BaseException) -> str:
+    key = getattr(exc, "full_key", None)
+    if type(exc).__name__ == "MissingMandatoryValue" and key:
+        return f"{key} is required: pass {key}=VALUE on the command line"
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return text.strip() or type(exc).__name__
 
