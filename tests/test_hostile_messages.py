@@ -3,9 +3,9 @@
 ``skip_bad_files`` hint that works in ``evaluate``, ``export`` into a folder, and the project's
 own TorchScript export given where weights belong.
 
-Hostile inputs tried here: 15 (seven bad data values, an empty evaluation folder, a 2x2 image,
-an image that is not one, an export into a folder, and a TorchScript file given to upscale,
-export, evaluate and a bad data value through the training entry).
+Hostile inputs tried here: 14 (seven bad data values, a bad value through the training config,
+an empty evaluation folder, a 2x2 image, an export into a folder, and a TorchScript file given to
+upscale, export and evaluate).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 per folder, no fresh run over an old run's checkpoints, ``ckpt_path`` read safely first, and
 one clear line (no stack) from the Hydra entry points for user errors.
 
-Hostile inputs tried here: 12 (live lock, stale lock, fresh run over checkpoints, ambiguous
-last-v1, resume CSV, crafted pickle, text file, generator-only file, and four CLI user errors).
+Hostile inputs tried here: 14 (live lock, stale lock, another host's lock, fresh run over
+checkpoints, ambiguous last-v1, resume CSV, crafted pickle, text file, generator-only file, and
+five CLI user errors).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """Hostile paths at the upscale command line: nothing is overwritten, nothing loops, nothing is
 re-upscaled, and bad options are refused before the network runs (issues 12.2, 17.4/11/12, 18.6).
 
-Hostile inputs tried here: 17 (counted in ``HOSTILE`` by each test).
+Hostile inputs tried here: 19 (-o = input folder, -o linking to it, an output that is a symlink
+and one that is a hard link to an input, a.png+a.jpg with --ext png, b.PNG+b.png, a rerun into the
+input folder, -o inside it, an orphan temp file, one name in two glob folders, symlink loops in a
+recursive glob, --outscale nan/inf/0.001/100000/-2, -o a file, -o under a file, -o read-only).
 """
 
 from __future__ import annotations
