@@ -37,7 +37,10 @@ def _compose(experiment: str, out: Path, overrides: list[str]) -> Any:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(
-            "train", overrides=[f"experiment={experiment}", *overrides], return_hydra_config=True
+            "train",
+            # the demo folder is the demo's own: a rerun replaces the earlier demo's checkpoints
+            overrides=[f"experiment={experiment}", "overwrite=true", *overrides],
+            return_hydra_config=True,
         )
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)

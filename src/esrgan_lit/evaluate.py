@@ -13,6 +13,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from esrgan_lit.cli_errors import user_errors
 from esrgan_lit.config import config_dir
 from esrgan_lit.evaluation.cli_config import (
     device_of,
@@ -35,6 +36,12 @@ def load_method(generator: str, device: Any) -> tuple[Any, str]:
     path = Path(str(generator)).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"generator={generator}: no such checkpoint file (or use bicubic)")
+    from esrgan_lit.utils.torchscript import torchscript_hint
+    from esrgan_lit.weights.errors import CheckpointError
+
+    hint = torchscript_hint(path)
+    if hint:
+        raise CheckpointError(f"generator={hint}")
     return load_generator(path, device=str(device)), path.stem
 
 
@@ -90,7 +97,8 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 @hydra.main(config_path=str(config_dir()), config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with user_errors("esrgan-evaluate"):
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

@@ -115,12 +115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dynamo", action="store_true", help="use the torch.export-based ONNX exporter")
     p.add_argument("--verify", action="store_true", help="compare ONNX Runtime with PyTorch")
     args = p.parse_args(argv)
+    from esrgan_lit.utils.torchscript import torchscript_hint
     from esrgan_lit.weights import load_generator
 
+    if args.out.is_dir():  # checked before the model loads: no stack, nothing written
+        suffix = ".onnx" if args.format == "onnx" else ".pt"
+        print(f"error: {args.out} is a folder; give the output file, e.g. "
+              f"{args.out / ('generator' + suffix)}", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         model = load_generator(args.model)
     except Exception as e:
-        print(f"error: cannot load model {args.model}: {e}", file=sys.stderr)
+        print(f"error: {torchscript_hint(args.model) or f'cannot load model {args.model}: {e}'}",
+              file=sys.stderr)  # fmt: skip
         return 2
     if args.format == "onnx":
         try:

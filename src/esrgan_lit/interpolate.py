@@ -13,6 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from esrgan_lit.cli_errors import user_errors
 from esrgan_lit.config import config_dir
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ def interpolate_to_file(psnr: str, gan: str, alpha: float, output: str) -> Path:
 
 @hydra.main(config_path=str(config_dir()), config_name="interpolate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    dst = interpolate_to_file(cfg.psnr, cfg.gan, float(cfg.alpha), str(cfg.output))
+    with user_errors("esrgan-interpolate"):
+        dst = interpolate_to_file(cfg.psnr, cfg.gan, float(cfg.alpha), str(cfg.output))
     print(dst)
 
 

@@ -18,7 +18,17 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from esrgan_lit.cli_errors import user_errors
 from esrgan_lit.config import check_required, config_dir
+from esrgan_lit.loggers import keep_csv_history
+from esrgan_lit.run_dir import (
+    RunLock,
+    check_training_checkpoint,
+    checkpoints_in,
+    is_rank_zero,
+    latest_checkpoint,
+    refuse_fresh_run_over_checkpoints,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +50,16 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     if ckpt is None and resume is not None:
         if str(resume) != "latest":
             raise ValueError(f"resume={resume!r}: the only shortcut is resume=latest")
-        last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-        if last.is_file():
+        last = latest_checkpoint(cfg.paths.output_dir)
+        if last is not None:
             ckpt = str(last)
         else:
-            log.warning("resume=latest: no %s yet, starting from scratch", last)
+            log.warning("resume=latest: no last.ckpt in %s yet, starting from scratch",
+                        Path(cfg.paths.output_dir) / "checkpoints")  # fmt: skip
     if ckpt is not None and not Path(ckpt).is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt!r}: no such checkpoint file")
+    if ckpt is not None:
+        check_training_checkpoint(ckpt)  # our safe reader first: Lightning's advice is unsafe
     return None if ckpt is None else str(ckpt)
 
 
@@ -160,12 +173,37 @@ def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit (and validate the final generator); returns ``(metrics, objects)``."""
+    """Fit (and validate the final generator); returns ``(metrics, objects)``.
+
+    The run directory is locked while the run lives (a second run into it is refused); a fresh
+    run is refused where an earlier run left checkpoints (see :mod:`esrgan_lit.run_dir`).
+    """
     check_required(cfg, "model")
     ckpt_path = resolve_ckpt_path(cfg)
     _continue_run_dir(cfg, ckpt_path)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out).acquire() if is_rank_zero() else None
+    try:
+        if ckpt_path is None:
+            _fresh_run_dir(cfg, out)
+        return _train(cfg, ckpt_path)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _fresh_run_dir(cfg: DictConfig, out: Path) -> None:
+    """A fresh run never shares its folder with an earlier run's checkpoints (overwrite=true
+    deletes them first)."""
+    if cfg.get("overwrite", False) and is_rank_zero():
+        for old in checkpoints_in(out):
+            log.warning("overwrite=true: deleting %s of an earlier run", old)
+            old.unlink()
+    refuse_fresh_run_over_checkpoints(out)
+
+
+def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], dict[str, Any]]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
@@ -185,6 +223,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "logger": loggers,
         "trainer": trainer,
     }
+    if ckpt_path is not None:
+        keep_csv_history(loggers)  # a resumed run appends to its metrics.csv
     for lg in loggers:
         lg.log_hyperparams(loggable_config(cfg))
 
@@ -222,8 +262,9 @@ def _finish_wandb(loggers: list[Any]) -> None:
 @hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric for sweepers (optuna)."""
-    metrics, _ = train(cfg)
-    return metric_value(metrics, cfg.get("optimized_metric"))
+    with user_errors("esrgan-train"):
+        metrics, _ = train(cfg)
+        return metric_value(metrics, cfg.get("optimized_metric"))
 
 
 if __name__ == "__main__":

@@ -7,22 +7,23 @@ whether anything failed. Outputs are written atomically, so an interrupted run l
 from __future__ import annotations
 
 import argparse
-import glob
 import logging
+import math
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan_lit.inference.io import (
-    NO_ALPHA_EXTS,
-    READ_EXTS,
-    WRITE_FORMATS,
-    read_image,
-    write_image,
-)
+from esrgan_lit.inference.batch import BatchPlanError, collect_inputs, output_path, plan
+from esrgan_lit.inference.io import read_image, write_image
+
+__all__ = ["build_parser", "collect_inputs", "main", "output_path"]
 
 log = logging.getLogger("esrgan_lit.upscale")
+
+# --outscale outside this range is a typo (0.001, 100000), not a request: refuse it up front.
+OUTSCALE_RANGE = (0.1, 32.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,54 +61,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def collect_inputs(inputs: Sequence[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(source, relative output path) pairs, plus error messages for inputs that matched nothing."""
-    pairs: list[tuple[Path, Path]] = []
-    errors: list[str] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in READ_EXTS
-            )
-            if not found:
-                errors.append(f"{item}: folder holds no images ({', '.join(READ_EXTS)})")
-            pairs += [(p, p.relative_to(path)) for p in found]
-        elif path.is_file():
-            pairs.append((path, Path(path.name)))
-        else:
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
-            if not matches:
-                errors.append(f"{item}: no such file, folder or matching glob")
-            pairs += [(m, Path(m.name)) for m in matches]
-    return pairs, errors
-
-
-def output_path(outdir: Path, rel: Path, suffix: str, ext: str | None, has_alpha: bool) -> Path:
-    """OUTDIR/<rel dir>/<stem><suffix><ext>; transparent images never go to JPEG/BMP (PNG instead)."""
-    out_ext = WRITE_FORMATS[ext] if ext else rel.suffix.lower()
-    if has_alpha and out_ext in NO_ALPHA_EXTS:
-        out_ext = ".png"
-    return outdir / rel.parent / f"{rel.stem}{suffix}{out_ext}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if (args.interp_with is None) != (args.interp_alpha is None):
         print("error: --interp-with and --interp-alpha go together", file=sys.stderr)
         return 2
-    pairs, errors = collect_inputs(args.inputs)
+    problem = check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        jobs, errors, own = plan(args.inputs, args.output, args.suffix, args.ext)
+    except BatchPlanError as e:  # decided before any file is read or written
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
+    if own:
+        print(f"note: skipped {len(own)} file(s) that are this command's own outputs "
+              f"(e.g. {own[0]})", file=sys.stderr)  # fmt: skip
     try:
         upscaler = _make_upscaler(args)
     except Exception as e:  # a bad checkpoint or device is one clear line, not a traceback
-        print(f"error: cannot set up the upscaler (--model {args.model}): {e}", file=sys.stderr)
+        from esrgan_lit.utils.torchscript import torchscript_hint
+
+        hint = torchscript_hint(args.model) or (
+            args.interp_with and torchscript_hint(args.interp_with)
+        )
+        print(f"error: {hint or f'cannot set up the upscaler (--model {args.model}): {e}'}",
+              file=sys.stderr)  # fmt: skip
         return 2
     ok = skipped = 0
     failed = len(errors)
     written: set[Path] = set()
+    sources = {Path(os.path.realpath(j.src)) for j in jobs}
+    pairs = [(j.src, j.rel) for j in jobs]
     for i, (src, rel) in enumerate(pairs, 1):
         start = time.perf_counter()
         try:
@@ -119,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             image = read_image(src)
             dst = dst_alpha if image.shape[2] in (2, 4) else dst_plain
-            if dst in written:
-                raise ValueError(f"output {dst} was already written by another input this run")
+            if dst in written or Path(os.path.realpath(dst)) in sources:
+                # the plan read the alpha from the header; the decoder may disagree: never clobber
+                raise ValueError(f"output {dst} is an input or was already written this run")
             out = upscaler.upscale(image, outscale=args.outscale)
             write_image(dst, out)
             written.add(dst)
@@ -132,6 +122,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{i}/{len(pairs)}] FAILED {src}: {e}", file=sys.stderr)
     print(f"summary: {ok} written, {skipped} skipped, {failed} failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def check_args(args: argparse.Namespace) -> str | None:
+    """The first problem with the options that would otherwise surface per image, after inference."""
+    if args.outscale is not None:
+        lo, hi = OUTSCALE_RANGE
+        if not math.isfinite(args.outscale) or not lo <= args.outscale <= hi:
+            return f"--outscale {args.outscale}: must be a number from {lo:g} to {hi:g}"
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        return f"-o {out}: exists and is not a folder"
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"-o {out}: {existing} is a file, so the folder cannot be created"
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        return f"-o {out}: {existing} is not writable"
+    return None
 
 
 def _make_upscaler(args: argparse.Namespace):

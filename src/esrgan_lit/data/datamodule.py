@@ -54,6 +54,19 @@ def _worker_init(worker_id: int) -> None:
     random.seed(seed)
 
 
+def whole_number(key: str, value: Any, minimum: int = 1, optional: bool = False) -> int | None:
+    """``value`` as an int >= ``minimum``, or a ValueError naming ``data.<key>`` (checked in
+    ``__init__``: a bad value otherwise passes and crashes later inside a convolution)."""
+    if value is None and optional:
+        return None
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    ok = ok or (isinstance(value, float) and value.is_integer())
+    ok = ok or (isinstance(value, str) and value.strip().lstrip("+-").isdigit())
+    if not ok or int(value) < minimum:
+        raise ValueError(f"data.{key}={value!r}: must be a whole number >= {minimum}")
+    return int(value)
+
+
 def _as_dict(sets: Any) -> dict[str, Any]:
     if sets is None:
         return {}
@@ -114,6 +127,16 @@ class SRDataModule(L.LightningDataModule):
         super().__init__()
         if check_files not in ("quick", "full", "none"):
             raise ValueError(f"data.check_files must be quick|full|none, got {check_files!r}")
+        scale, gt_size = whole_number("scale", scale), whole_number("gt_size", gt_size)
+        batch_size, num_workers = (
+            whole_number("batch_size", batch_size),
+            whole_number("num_workers", num_workers, 0),
+        )
+        enlarge_ratio, val_batch_size = (
+            whole_number("enlarge_ratio", enlarge_ratio),
+            whole_number("val_batch_size", val_batch_size),
+        )
+        samples_per_epoch = whole_number("samples_per_epoch", samples_per_epoch, optional=True)
         if gt_size % scale:
             raise ValueError(f"data.gt_size={gt_size} must be a multiple of scale {scale}")
         # plain containers only (no DictConfig): nothing of ours in a checkpoint needs unpickling

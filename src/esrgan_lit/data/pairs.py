@@ -105,9 +105,14 @@ def build_pairs(
             continue
         h, w = info.height - info.height % scale, info.width - info.width % scale
         if min(h, w) < max(min_size, scale):
+            limit = (
+                f"the {min_size}x{min_size} training crop (gt_size)"
+                if min_size >= scale
+                else f"the scale ({scale}): no low-resolution pixel is left"
+            )
             problems.append(
                 f"{hr.describe(key)}: HR image is {info.width}x{info.height} (mod-cropped "
-                f"{w}x{h}), smaller than the {min_size}x{min_size} training crop (gt_size)"
+                f"{w}x{h}), smaller than {limit}"
             )
             continue
         lr_key = None

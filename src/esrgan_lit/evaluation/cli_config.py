@@ -15,7 +15,9 @@ from esrgan_lit.evaluation.sets import EvalSet, datamodule_sets, folder_sets, pr
 from esrgan_lit.evaluation.suite import MetricSuite
 
 
-def _config_sets(data: DictConfig, skipped: dict[str, str]) -> list[EvalSet]:
+def _config_sets(
+    data: DictConfig, skipped: dict[str, str], skip_bad_files: bool = False
+) -> list[EvalSet]:
     """The test sets (else validation sets) of a data config; absent folders are skipped."""
     import hydra
 
@@ -34,18 +36,28 @@ def _config_sets(data: DictConfig, skipped: dict[str, str]) -> list[EvalSet]:
     with open_dict(data):
         data[field] = present
         data.train_sets = None
+        if skip_bad_files:
+            data.skip_bad_files = True
     return datamodule_sets(hydra.utils.instantiate(data, _convert_="partial"))
 
 
 def eval_sets(cfg: DictConfig) -> tuple[list[EvalSet], dict[str, str]]:
     """``test_dirs`` folders, then the test sets of ``data=...`` (e.g. ``data=benchmarks``);
     also the configured sets left out because their folder is absent (name -> reason)."""
+    from esrgan_lit.data.io import ImageReadError
+
     skipped: dict[str, str] = {}
     scale = int(cfg.scale)
     workers = int(cfg.get("num_workers") or 0)
-    sets = folder_sets([str(d) for d in cfg.get("test_dirs") or []], scale, num_workers=workers)
-    if cfg.get("data"):
-        sets += _config_sets(cfg.data, skipped)
+    skip = bool(cfg.get("skip_bad_files", False))
+    dirs = [str(d) for d in cfg.get("test_dirs") or []]
+    try:
+        sets = folder_sets(dirs, scale, num_workers=workers, skip_bad_files=skip)
+        if cfg.get("data"):
+            sets += _config_sets(cfg.data, skipped, skip)
+    except ImageReadError as err:  # the data layer's hint names the training key
+        msg = str(err).replace("data.skip_bad_files=true", "skip_bad_files=true")
+        raise type(err)(msg) from None
     if not sets:
         raise ValueError(
             "nothing to evaluate: give test_dirs=[DIR,...] (folders of HR images) or data=benchmarks"

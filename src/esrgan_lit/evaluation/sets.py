@@ -63,13 +63,24 @@ def datamodule_sets(datamodule: Any) -> list[EvalSet]:
     return sets
 
 
+EMPTY_FOLDER_HELP = (
+    "test_dirs: {folder} holds no images (png, jpg, bmp, tif, webp): give a folder of HR images, "
+    "or a benchmark folder with HR/ (and LR_bicubic/X{scale}/) inside"
+)
+
+
 def folder_sets(
-    folders: Sequence[str | os.PathLike[str]], scale: int, *, num_workers: int = 0
+    folders: Sequence[str | os.PathLike[str]],
+    scale: int,
+    *,
+    num_workers: int = 0,
+    skip_bad_files: bool = False,
 ) -> list[EvalSet]:
     """One set per folder of HR images (or benchmark folder with ``HR/``), named by the folder."""
     if not folders:
         return []
     from esrgan_lit.data import SRDataModule
+    from esrgan_lit.data.sources import DataNotFoundError, open_source
 
     specs: dict[str, dict[str, str]] = {}
     for folder in folders:
@@ -80,6 +91,10 @@ def folder_sets(
         if name in specs:
             raise ValueError(f"test_dirs: two folders are named {name!r}; set names must be unique")
         specs[name] = {"root": str(root)}
+        try:  # evaluation advice, not the training-data advice the data module gives
+            open_source(root / "HR" if (root / "HR").is_dir() else root, skip_bad_files=True)
+        except DataNotFoundError:
+            raise DataNotFoundError(EMPTY_FOLDER_HELP.format(folder=folder, scale=scale)) from None
     dm = SRDataModule(
         scale=scale,
         gt_size=scale,
@@ -87,6 +102,7 @@ def folder_sets(
         num_workers=num_workers,
         val_num_workers=num_workers,
         pin_memory=False,
+        skip_bad_files=skip_bad_files,
     )
     return datamodule_sets(dm)
 
