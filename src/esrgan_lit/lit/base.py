@@ -31,8 +31,9 @@ def load_pretrained_into(generator: nn.Module, path: str | os.PathLike[str]) -> 
     """Copy weights from any checkpoint ``esrgan_lit.weights`` reads into ``generator`` (strict)."""
     from esrgan_lit.archs import RRDBNet
     from esrgan_lit.weights import load_generator, load_state_dict
+    from esrgan_lit.weights.wandb_ref import resolve_wandb_ref
 
-    path = os.fspath(path)
+    path = os.fspath(resolve_wandb_ref(path) or path)  # wandb:ENTITY/PROJECT/NAME:ALIAS
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model.pretrained_generator: no such file {path!r}")
     if isinstance(generator, RRDBNet):
