@@ -89,6 +89,13 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     )
     print(paths["markdown"].read_text(encoding="utf-8"))
     print(f"[esrgan-lit] wrote {', '.join(str(p) for p in paths.values())}")
+    if cfg.get("wandb"):
+        from esrgan_lit.evaluation.wandb_log import log_evaluation
+
+        methods = [main] if baseline is None or baseline is main else [main, baseline]
+        log_evaluation(
+            cfg, out, methods, generator=generator, sets=sets, keys=suite.keys, device=device
+        )
     return main.sets
 
 
