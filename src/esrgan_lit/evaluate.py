@@ -32,7 +32,11 @@ def load_method(generator: str, device: Any) -> tuple[Any, str]:
     if str(generator) == BICUBIC:
         return BICUBIC, "Bicubic"
     from esrgan_lit.weights import load_generator
+    from esrgan_lit.weights.wandb_ref import artifact_name, resolve_wandb_ref
 
+    if (artifact := resolve_wandb_ref(str(generator))) is not None:  # wandb:E/P/NAME:ALIAS
+        label = artifact_name(str(generator)).rsplit("/", 1)[-1].replace(":", "@")
+        return load_generator(artifact, device=str(device)), label
     path = Path(str(generator)).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"generator={generator}: no such checkpoint file (or use bicubic)")
@@ -92,6 +96,13 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     )
     print(paths["markdown"].read_text(encoding="utf-8"))
     print(f"[esrgan-lit] wrote {', '.join(str(p) for p in paths.values())}")
+    if cfg.get("wandb"):
+        from esrgan_lit.evaluation.wandb_log import log_evaluation
+
+        methods = [main] if baseline is None or baseline is main else [main, baseline]
+        log_evaluation(
+            cfg, out, methods, generator=generator, sets=sets, keys=suite.keys, device=device
+        )
     return main.sets
 
 

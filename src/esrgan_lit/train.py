@@ -99,7 +99,9 @@ def _prepare_wandb(cfg: DictConfig) -> None:
     id_file = Path(cfg.paths.output_dir) / "wandb_run_id.txt"
     with open_dict(cfg):
         if wb.get("id") is None:
-            if id_file.is_file():
+            if os.environ.get("WANDB_RUN_ID"):  # a W&B sweep agent names the run it started
+                wb.id = os.environ["WANDB_RUN_ID"]
+            elif id_file.is_file():
                 wb.id = id_file.read_text().strip()
             else:
                 wb.id = secrets.token_hex(4)

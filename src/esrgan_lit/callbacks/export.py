@@ -1,11 +1,17 @@
 """Run-directory outputs: ``metrics.json`` after each validation, ``generator.safetensors`` at
-the end of fit (the EMA weights when the EMA callback is on). Rank zero writes, atomically."""
+the end of fit (the EMA weights when the EMA callback is on). Rank zero writes, atomically.
+
+After each write, every callback implementing :class:`ExportListener` gets an ``on_export`` hook
+with an :class:`ExportEvent` (e.g. the W&B model artifacts): listeners are told what was written
+instead of searching the trainer for this callback.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
@@ -28,6 +34,28 @@ def generator_weights(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[
     return {k: v.detach().cpu().clone() for k, v in pl_module.generator.state_dict().items()}
 
 
+@dataclass(frozen=True)
+class ExportEvent:
+    """One file written: ``kind`` says which; ``metrics`` are the latest validation values
+    ({set: {metric: value}}) measured at ``metrics_step`` (None before the first validation)."""
+
+    kind: Literal["metrics", "generator"]
+    path: Path
+    step: int
+    output_dir: Path
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics_step: int | None = None
+
+
+@runtime_checkable
+class ExportListener(Protocol):
+    """A callback told about each run-directory export (rank zero only)."""
+
+    def on_export(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, event: ExportEvent
+    ) -> None: ...
+
+
 class ExportOutputs(Callback):
     """Writes ``<output_dir>/metrics.json`` and ``<output_dir>/generator.safetensors``."""
 
@@ -46,7 +74,7 @@ class ExportOutputs(Callback):
         self.metrics = {k: dict(v) for k, v in metrics_cb.last.items()}
         self.last_val_step = trainer.global_step
         if trainer.is_global_zero:
-            self.write_metrics()
+            self._notify(trainer, pl_module, "metrics", self.write_metrics())
 
     def write_metrics(self) -> Path:
         dst = self.output_dir / "metrics.json"
@@ -67,7 +95,18 @@ class ExportOutputs(Callback):
         state = generator_weights(trainer, pl_module)
         clone = _clone_with(gen, state)
         save_generator(clone, dst)
+        self._notify(trainer, pl_module, "generator", dst)
         return dst
+
+    def _notify(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, kind: Any, path: Path
+    ) -> None:
+        event = ExportEvent(
+            kind, path, trainer.global_step, self.output_dir, self.metrics, self.last_val_step
+        )
+        for cb in trainer.callbacks:
+            if cb is not self and isinstance(cb, ExportListener):
+                cb.on_export(trainer, pl_module, event)
 
 
 def _clone_with(module: Any, state: dict[str, Any]) -> Any:

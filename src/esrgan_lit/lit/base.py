@@ -24,6 +24,7 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from esrgan_lit.weights import load_generator, load_state_dict
 from esrgan_lit.weights.formats import translates_keys
+from esrgan_lit.weights.wandb_ref import resolve_wandb_ref
 
 
 class NonFiniteStepsError(FloatingPointError):
@@ -32,7 +33,7 @@ class NonFiniteStepsError(FloatingPointError):
 
 def load_pretrained_into(generator: nn.Module, path: str | os.PathLike[str]) -> None:
     """Copy weights from any checkpoint ``esrgan_lit.weights`` reads into ``generator`` (strict)."""
-    path = os.fspath(path)
+    path = os.fspath(resolve_wandb_ref(path) or path)  # wandb:ENTITY/PROJECT/NAME:ALIAS
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model.pretrained_generator: no such file {path!r}")
     if translates_keys(generator):  # foreign layouts (original ESRGAN) are renamed first

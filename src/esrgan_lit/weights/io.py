@@ -28,6 +28,7 @@ from esrgan_lit.utils.atomic import atomic_write_path
 from esrgan_lit.weights.errors import CheckpointError, UnsafeCheckpointError
 from esrgan_lit.weights.formats import GeneratorSpec, StateDict, detect_format, infer_spec
 from esrgan_lit.weights.formats import to_canonical as _to_canonical
+from esrgan_lit.weights.wandb_ref import resolve_wandb_ref
 
 Source = str | os.PathLike[str] | Mapping[str, Any] | nn.Module
 
@@ -357,6 +358,7 @@ def load_generator(
     """
     if isinstance(source, nn.Module):
         return _unwrap_module(source).to(device).eval()
+    source = resolve_wandb_ref(source) or source  # wandb:ENTITY/PROJECT/NAME:ALIAS
     sd, spec, name = resolve(source)
     model = spec.build()
     check_keys(model, sd, name, strict)
