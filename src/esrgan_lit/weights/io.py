@@ -301,8 +301,12 @@ def load_generator(
 
     ``source``: a path (.pth/.pt/.ckpt/.safetensors) in any supported key format or container,
     a state dict, or a module (returned as is, moved and set to eval). Returns an ``RRDBNet``
-    (or an ``SRResNet`` for this project's SRResNet checkpoints).
+    (or an ``SRResNet`` for this project's SRResNet checkpoints). A name from
+    ``esrgan_lit.hub.MODELS`` (``"RealESRGAN_x4plus"``) is downloaded once and verified.
     """
+    from esrgan_lit.hub import resolve as hub_resolve  # lazy: stdlib + torch only
+
+    source = hub_resolve(source)
     if isinstance(source, nn.Module):
         return _unwrap_module(source).to(device).eval()
     sd, spec, name = resolve(source)
