@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_download are used as arguments)
 """`esrgan_lit.hub`: official models by name, served from a local 127.0.0.1 server (no internet)."""
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def test_table_lists_the_official_models_with_checksums() -> None:
     assert hub.cache_path("realesrgan_x4plus").name == "RealESRGAN_x4plus.pth"  # any case
 
 
-def test_name_downloads_once_verifies_and_loads(server, cache, tmp_path, monkeypatch) -> None:  # noqa: F811
+def test_name_downloads_once_verifies_and_loads(server, cache, tmp_path, monkeypatch) -> None:
     net, data = _tiny_pth(tmp_path / "tiny.pth")
     _Handler.files["/x2.pth"] = data
     _entry(monkeypatch, "RealESRGAN_x2plus", url=f"{server[0]}/x2.pth",
@@ -61,7 +62,7 @@ def test_name_downloads_once_verifies_and_loads(server, cache, tmp_path, monkeyp
     assert len(_Handler.requests) == n
 
 
-def test_hash_prefix_in_the_file_name_is_checked(server, cache, tmp_path, monkeypatch) -> None:  # noqa: F811
+def test_hash_prefix_in_the_file_name_is_checked(server, cache, tmp_path, monkeypatch) -> None:
     _, data = _tiny_pth(tmp_path / "tiny.pth")
     prefix = hashlib.sha256(data).hexdigest()[:8]
     _Handler.files["/good.pth"] = data
@@ -79,7 +80,7 @@ def test_hash_prefix_in_the_file_name_is_checked(server, cache, tmp_path, monkey
 
 def test_bad_checksum_is_refused_and_the_partial_file_removed(
     server, cache, tmp_path, monkeypatch
-) -> None:  # noqa: F811
+) -> None:
     _, data = _tiny_pth(tmp_path / "tiny.pth")
     _Handler.files["/x4.pth"] = data
     _entry(monkeypatch, "RealESRGAN_x4plus", url=f"{server[0]}/x4.pth", sha256="ab" * 32, size=None)
