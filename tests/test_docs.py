@@ -46,6 +46,7 @@ ARGPARSE = {
     "data.prepare": "esrgan_lit.data.prepare",
     "metrics.ma_forest": "esrgan_lit.metrics.ma_forest",
     "demo": "esrgan_lit.demo",
+    "hub": "esrgan_lit.hub",
 }
 # Entry points the contracts name: the docs must show each at least once.
 REQUIRED = set(HYDRA) | (set(ARGPARSE) - {"demo"})

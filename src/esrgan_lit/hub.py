@@ -19,6 +19,7 @@ import hashlib
 import http.client
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,3 +230,33 @@ def is_name(source: object) -> bool:
 def resolve(source: object, *, progress: bool = True) -> object:
     """A model name -> its verified cached path; anything else (path, dict, module) unchanged."""
     return download(source, progress=progress) if is_name(source) else source
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``esrgan-hub list`` | ``esrgan-hub download NAME...`` (pre-fetch, e.g. before going offline)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="esrgan-hub", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="the known names, their scale and where each is cached")
+    dl = sub.add_parser("download", help="fetch and verify into the torch hub cache")
+    dl.add_argument("names", nargs="+", metavar="NAME", choices=list(MODELS))
+    args = p.parse_args(argv)
+    if args.cmd == "list":
+        for m in MODELS.values():
+            state = "cached" if (cache_dir() / m.filename).is_file() else "-"
+            auto = "" if m.url else "  (place by hand)"
+            print(f"{m.name:32s} x{m.scale}  {state:6s} {cache_dir() / m.filename}{auto}")
+        return 0
+    failed = 0
+    for name in args.names:
+        try:
+            print(download(name))
+        except DownloadError as err:
+            failed += 1
+            print(f"error: {err}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -50,7 +50,7 @@ class Upscaler:
     through the network as a grey image, ``"bicubic"`` resizes it. ``compile`` runs the
     reduced-precision or fp32 network through ``torch.compile`` (worth it on a GPU with a fixed
     tile size: uniform tiles keep one shape, so it compiles once). ``tta`` is the geometric
-    self-ensemble (EDSR's "+" models; ESRGAN's supplementary PSNR tables): each patch goes through
+    self-ensemble (EDSR's "+" models, Lim et al. 2017): each patch goes through
     the network in all 8 flips/rotations and the outputs, transformed back, are averaged; 8x the
     compute for a small PSNR gain.
     """
