@@ -132,3 +132,18 @@ def test_paths_and_unknown_names_are_not_hub_names(tmp_path) -> None:
     local = tmp_path / "RealESRGAN_x4plus"
     local.write_bytes(b"x")
     assert hub.resolve(str(local)) == str(local)  # an existing file wins over the name
+
+
+def test_hub_cli_lists_and_downloads(server, cache, tmp_path, monkeypatch, capsys) -> None:
+    _, data = _tiny_pth(tmp_path / "tiny.pth")
+    _Handler.files["/n.pth"] = data
+    _entry(monkeypatch, "RealESRNet_x4plus", url=f"{server[0]}/n.pth",
+           sha256=hashlib.sha256(data).hexdigest(), size=len(data))  # fmt: skip
+    assert hub.main(["download", "RealESRNet_x4plus"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(cache / "RealESRNet_x4plus.pth")
+    assert hub.main(["list"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert set(lines) == set(hub.MODELS) and "cached" in lines["RealESRNet_x4plus"]
+    assert "place by hand" in lines["ESRGAN_PSNR_SRx4_DF2K_official"]
+    assert hub.main(["download", "ESRGAN_PSNR_SRx4_DF2K_official"]) == 1
+    assert "cannot be downloaded automatically" in capsys.readouterr().err
