@@ -63,7 +63,7 @@ def _banner(text: str) -> None:
 
 def evaluate(generators: dict[str, Any], val_loader: Any) -> tuple[dict, dict]:
     """PSNR-Y / SSIM-Y (and NIQE when it runs) per method on the held-out photos."""
-    from tqdm.auto import tqdm
+    from rich.progress import track  # rich: the one progress-bar library this project uses
 
     from esrgan_lit.metrics import NIQE, PSNR, SSIM
     from esrgan_lit.ops import imresize
@@ -71,7 +71,7 @@ def evaluate(generators: dict[str, Any], val_loader: Any) -> tuple[dict, dict]:
     batches = list(val_loader)
     results: dict[str, dict[str, float]] = {}
     images: dict[str, list[torch.Tensor]] = {"HR": [b["gt"][0] for b in batches]}
-    for name, gen in tqdm(generators.items(), desc="evaluating", unit="method"):
+    for name, gen in track(list(generators.items()), description="evaluating"):
         metrics = {"psnr_y": PSNR(crop_border=4), "ssim_y": SSIM(crop_border=4)}
         with contextlib.suppress(Exception):  # NIQE is a bonus column; absent prints "-"
             metrics["niqe"] = NIQE(crop_border=4)
