@@ -147,3 +147,16 @@ def test_hub_cli_lists_and_downloads(server, cache, tmp_path, monkeypatch, capsy
     assert "place by hand" in lines["ESRGAN_PSNR_SRx4_DF2K_official"]
     assert hub.main(["download", "ESRGAN_PSNR_SRx4_DF2K_official"]) == 1
     assert "cannot be downloaded automatically" in capsys.readouterr().err
+
+
+def test_evaluate_takes_a_model_name(server, cache, tmp_path, monkeypatch) -> None:
+    from esrgan_lit.evaluate import load_method
+
+    _, data = _tiny_pth(tmp_path / "tiny.pth")
+    _Handler.files["/e.pth"] = data
+    _entry(monkeypatch, "RealESRGAN_x2plus", url=f"{server[0]}/e.pth",
+           sha256=hashlib.sha256(data).hexdigest(), size=len(data))  # fmt: skip
+    net, label = load_method("realesrgan_x2plus", "cpu")
+    assert label == "RealESRGAN_x2plus" and net.scale == 2
+    with pytest.raises(FileNotFoundError, match="no_such_model"):
+        load_method("no_such_model", "cpu")
