@@ -148,3 +148,19 @@ def test_evaluate_adds_a_plus_row(tmp_path, model_path) -> None:
     main_ = json.loads((out / "metrics.json").read_text())
     assert plus["Tiny"]["num_images"] == 2 and plus["Tiny"]["psnr_y"] != main_["Tiny"]["psnr_y"]
     assert "g+" in (out / "per_image.csv").read_text()
+
+
+def test_cli_offline_names_where_to_put_the_model(tmp_path, monkeypatch, capsys) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    entry = hub.HubModel(**{**hub.MODELS["RealESRNet_x4plus"].__dict__,
+                            "url": f"http://127.0.0.1:{port}/x.pth"})  # fmt: skip
+    monkeypatch.setitem(hub.MODELS, "RealESRNet_x4plus", entry)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    rc = main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-n", "RealESRNet_x4plus"])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(tmp_path / "hub" / "checkpoints" / "RealESRNet_x4plus.pth") in err
