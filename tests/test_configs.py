@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
+from _extras import skip_without_plugins
 from esrgan_lit.config import config_dir
 from esrgan_lit.train import train
 
@@ -93,6 +94,7 @@ def test_ablation_columns_differ_as_in_the_paper():
     ],
 )
 def test_groups_compose(overrides):
+    skip_without_plugins(overrides)
     cfg = _compose(["experiment=psnr_pretrain", *overrides])
     assert cfg.trainer._target_.endswith("Trainer")
 

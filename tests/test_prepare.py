@@ -222,6 +222,7 @@ def image_folder(tmp_path: Path) -> Path:
 
 
 def test_lmdb_png_round_trip_is_byte_exact(tmp_path: Path, image_folder: Path) -> None:
+    pytest.importorskip("lmdb")  # the `lmdb` extra
     out = tmp_path / "x.lmdb"
     assert convert_to_lmdb(image_folder, out, workers=1, progress=False) == 5
     assert is_lmdb(out) and not is_lmdb(image_folder) and not is_lmdb(image_folder / "0001.png")
@@ -243,6 +244,7 @@ def test_lmdb_png_round_trip_is_byte_exact(tmp_path: Path, image_folder: Path) -
 
 
 def test_lmdb_raw_round_trip_and_worker_safety(tmp_path: Path, image_folder: Path) -> None:
+    pytest.importorskip("lmdb")  # the `lmdb` extra
     out = tmp_path / "raw.lmdb"
     main(["lmdb", "--input", str(image_folder), "--output", str(out), "--format", "raw",
           "--workers", "2", "--no-progress"])  # fmt: skip
@@ -276,6 +278,7 @@ def _read_in_child(args: tuple[LmdbReader, str]) -> np.ndarray:
 def test_lmdb_refuses_to_overwrite_and_reports_missing_extra(
     tmp_path: Path, image_folder: Path, monkeypatch
 ) -> None:
+    pytest.importorskip("lmdb")  # the `lmdb` extra
     out = tmp_path / "x.lmdb"
     convert_to_lmdb(image_folder, out, workers=1, progress=False)
     with pytest.raises(FileExistsError, match="--overwrite"):
@@ -296,6 +299,7 @@ def test_lmdb_refuses_to_overwrite_and_reports_missing_extra(
 
 
 def test_lmdb_of_subimages_matches_the_folder(tmp_path: Path) -> None:
+    pytest.importorskip("lmdb")  # the `lmdb` extra
     _save(tmp_path / "hr/0001.png", _rgb(72, 72, 11))
     extract_subimages(tmp_path / "hr", tmp_path / "sub", crop=48, step=24, workers=1,
                       progress=False)  # fmt: skip

@@ -66,7 +66,7 @@ def _banner(text: str) -> None:
 
 def evaluate(generators: dict[str, Any], val_loader: Any) -> tuple[dict, dict]:
     """PSNR-Y / SSIM-Y (and NIQE when it runs) per method on the held-out photos."""
-    from rich.progress import track
+    from rich.progress import track  # rich: the one progress-bar library this project uses
 
     from esrgan_lit.metrics import NIQE, PSNR, SSIM
     from esrgan_lit.ops import imresize

@@ -3,6 +3,8 @@
 Scores a generator on the papers' protocol (HR mod-cropped, LR by MATLAB bicubic rounded to
 uint8, Y channel, crop border = scale) and writes ``metrics.json``, ``metrics.md`` (with a
 bicubic row), ``per_image.csv`` and ``notes.json`` (why a value is null) into the run directory.
+``tta=true`` adds the self-ensemble (8 flips/rotations averaged) as a "NAME+" row and
+``metrics_tta.json``.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ def load_method(generator: str, device: Any) -> tuple[Any, str]:
     """``bicubic`` or a checkpoint path -> (generator, label for the tables)."""
     if str(generator) == BICUBIC:
         return BICUBIC, "Bicubic"
+    from esrgan_lit import hub
     from esrgan_lit.weights import load_generator
     from esrgan_lit.weights.wandb_ref import artifact_name, resolve_wandb_ref
 
     if (artifact := resolve_wandb_ref(str(generator))) is not None:  # wandb:E/P/NAME:ALIAS
         label = artifact_name(str(generator)).rsplit("/", 1)[-1].replace(":", "@")
         return load_generator(artifact, device=str(device)), label
+    if hub.is_name(str(generator)):  # an official model by name: fetched once, verified
+        return load_generator(str(generator), device=str(device)), hub.get(str(generator)).name
     path = Path(str(generator)).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"generator={generator}: no such checkpoint file (or use bicubic)")
@@ -71,6 +76,21 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
             progress=progress,
             inference=inference_options(cfg),
         )
+        extra = []
+        if cfg.get("tta") and generator != BICUBIC:  # the self-ensemble as its own "+" row
+            extra.append(
+                evaluate_method(
+                    generator,
+                    sets,
+                    suite,
+                    method=f"{label}+",
+                    scale=scale,
+                    device=device,
+                    image_dir=images / f"{label}+" if images else None,
+                    progress=progress,
+                    inference={**inference_options(cfg), "tta": True},
+                )
+            )
         baseline = None
         if cfg.get("bicubic_row", True):
             if generator == BICUBIC:
@@ -93,6 +113,7 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         keys=suite.keys,
         scale=scale,
         skipped_sets=skipped,
+        extra=extra,
     )
     print(paths["markdown"].read_text(encoding="utf-8"))
     print(f"[esrgan-lit] wrote {', '.join(str(p) for p in paths.values())}")

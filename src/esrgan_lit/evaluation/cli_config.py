@@ -84,7 +84,8 @@ def metric_suite(cfg: DictConfig, device: torch.device) -> MetricSuite:
 
 
 def inference_options(cfg: DictConfig) -> dict[str, Any]:
-    """``tile`` / ``tile_overlap`` / ``precision`` for the generator forward pass."""
+    """``tile`` / ``tile_overlap`` / ``precision`` for the generator forward pass (no TTA:
+    ``evaluate`` adds the self-ensemble as its own "+" row)."""
     return {
         "tile": int(cfg.get("tile") or 0),
         "tile_overlap": int(cfg.get("tile_overlap") or 32),

@@ -104,11 +104,15 @@ def write_evaluation(
     keys: Sequence[str],
     scale: int,
     skipped_sets: Mapping[str, str] | None = None,
+    extra: Sequence[MethodResult] = (),
 ) -> dict[str, Path]:
     """``metrics.json`` (main method only, exact per-set keys), ``notes.json`` (why values are
     null: method -> set -> metric -> reason; ``_skipped_sets``), ``metrics.md``
-    (baseline row first), ``per_image.csv`` (every method), ``bicubic.json`` when a baseline ran."""
+    (baseline row first), ``per_image.csv`` (every method), ``bicubic.json`` when a baseline ran.
+    ``extra`` results (the self-ensemble "+" row) follow the main one in the table and CSV and
+    get their own ``metrics_tta.json``."""
     results = [baseline, main] if baseline is not None else [main]
+    results += list(extra)
     paths = {
         "metrics": out_dir / "metrics.json",
         "notes": out_dir / "notes.json",
@@ -126,6 +130,12 @@ def write_evaluation(
     )
     rows = [row for res in results for row in res.per_image]
     write_text(paths["per_image"], per_image_csv(rows, table_keys))
+    for res in extra:
+        key = "tta" if len(extra) == 1 else f"tta_{res.method}"
+        paths[key] = out_dir / (
+            "metrics_tta.json" if len(extra) == 1 else f"metrics_{res.method}.json"
+        )
+        write_json(paths[key], res.sets)
     if baseline is not None and baseline is not main:
         paths["bicubic"] = out_dir / "bicubic.json"
         write_json(paths["bicubic"], baseline.sets)

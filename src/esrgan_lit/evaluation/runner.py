@@ -84,14 +84,16 @@ def evaluate_method(
 ) -> MethodResult:
     """Upscale every image of every set and score it; ``progress`` is a rich Progress or None.
 
-    ``inference`` (``tile``, ``tile_overlap``, ``precision``): with a tile or a reduced
-    precision the network runs through :class:`esrgan_lit.inference.Upscaler` (seam-free tiles,
-    fp16/bf16 with fp32 fallback); by default it sees each whole image in fp32.
+    ``inference`` (``tile``, ``tile_overlap``, ``precision``, ``tta``): with a tile, a reduced
+    precision or the self-ensemble the network runs through :class:`esrgan_lit.inference.Upscaler`
+    (seam-free tiles, fp16/bf16 with fp32 fallback, 8-fold TTA); by default it sees each whole
+    image in fp32.
     """
     if isinstance(generator, nn.Module):
         generator = generator.to(device).eval()
         opts = dict(inference or {})
-        if int(opts.get("tile") or 0) > 0 or str(opts.get("precision") or "fp32") != "fp32":
+        tta = bool(opts.get("tta"))
+        if tta or int(opts.get("tile") or 0) > 0 or str(opts.get("precision") or "fp32") != "fp32":
             from esrgan_lit.inference import Upscaler
 
             generator = Upscaler(
@@ -100,6 +102,7 @@ def evaluate_method(
                 precision=str(opts.get("precision") or "fp32"),
                 tile=int(opts.get("tile") or 0),
                 tile_overlap=int(opts.get("tile_overlap", 32)),
+                tta=tta,
             )
     result = MethodResult(method)
     for eval_set in sets:

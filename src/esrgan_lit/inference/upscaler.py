@@ -29,7 +29,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available (use --device cpu)")
+        raise ValueError(
+            f"device {str(device)!r} requested but CUDA is not available (use --device cpu)"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {str(device)!r}: no such GPU (this machine has {torch.cuda.device_count()}: "
+            f"cuda:0 ... cuda:{torch.cuda.device_count() - 1})"
+        )
     return dev
 
 
@@ -42,7 +49,10 @@ class Upscaler:
     yields black or NaN images. ``alpha`` picks how transparency is upscaled: ``"net"`` runs it
     through the network as a grey image, ``"bicubic"`` resizes it. ``compile`` runs the
     reduced-precision or fp32 network through ``torch.compile`` (worth it on a GPU with a fixed
-    tile size: uniform tiles keep one shape, so it compiles once).
+    tile size: uniform tiles keep one shape, so it compiles once). ``tta`` is the geometric
+    self-ensemble (EDSR's "+" models, Lim et al. 2017): each patch goes through
+    the network in all 8 flips/rotations and the outputs, transformed back, are averaged; 8x the
+    compute for a small PSNR gain.
     """
 
     def __init__(
@@ -57,6 +67,7 @@ class Upscaler:
         alpha: str = "net",
         channels_last: bool = True,
         compile: bool = False,
+        tta: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}; got {precision!r}")
@@ -78,6 +89,7 @@ class Upscaler:
         self.dtype = PRECISIONS[precision]
         self.tile, self.tile_overlap, self.tile_batch = tile, tile_overlap, tile_batch
         self.alpha = alpha
+        self.tta = bool(tta)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         fmt = {"memory_format": self.memory_format}
         if self.dtype == torch.float32:
@@ -212,18 +224,28 @@ class Upscaler:
         if grey:
             x = x.expand(-1, 3, -1, -1)
         net = self.model if self.compiled is None else self.compiled
-        y = self._forward(net, x.to(self.dtype))
+        y = self._ensemble(net, x.to(self.dtype))
         if self.dtype != torch.float32 and not bool(torch.isfinite(y).all()):
             self.fallbacks += 1
             if self.fallbacks == 1:
                 log.warning("non-finite %s output; re-running affected tiles in fp32", self.dtype)
             if self._fp32 is None:
                 self._fp32 = self._cpu_fp32.to(self.device, memory_format=self.memory_format)
-            y = self._forward(self._fp32, x.float())
+            y = self._ensemble(self._fp32, x.float())
         y = y.float()
         if grey and y.shape[1] == 3:
             y = y.mean(1, keepdim=True)
         return y.cpu()
+
+    def _ensemble(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The network's output, or with ``tta`` the fp32 mean over the 8 dihedral transforms."""
+        if not self.tta:
+            return self._forward(model, x)
+        total = None
+        for k, flip in DIHEDRAL:
+            y = undo_dihedral(self._forward(model, dihedral(x, k, flip)), k, flip).float()
+            total = y if total is None else total.add_(y)
+        return total.div_(len(DIHEDRAL))
 
     def _forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=self.memory_format)
@@ -236,6 +258,23 @@ class Upscaler:
                 # peak RSS of a --tile 256 run drops by ~200 MB (see archs.rrdbnet_striped).
                 return model.striped_forward(x, stripe_pixels=3 << 15, trunk_stripe_pixels=1 << 16)
             return model.striped_forward(x, stripe_pixels=1 << 17)
+
+
+# The 8 symmetries of the square: 4 quarter turns, each with and without a horizontal flip.
+DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
+
+
+def dihedral(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    """Flip (last axis) then rotate ``k`` quarter turns in the (H, W) plane."""
+    if flip:
+        x = x.flip(-1)
+    return torch.rot90(x, k, dims=(-2, -1))
+
+
+def undo_dihedral(y: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    """Inverse of :func:`dihedral`: rotate back, then flip back."""
+    y = torch.rot90(y, -k, dims=(-2, -1))
+    return y.flip(-1) if flip else y
 
 
 def _probe(model: nn.Module) -> tuple[int, int, int]:
