@@ -22,7 +22,7 @@ from esrgan_lit.config import config_dir
 from esrgan_lit.data import SRDataModule
 from esrgan_lit.data.io import ImageReadError
 from esrgan_lit.data.sources import DataNotFoundError
-from esrgan_lit.evaluation.common import eval_sets
+from esrgan_lit.evaluation.cli_config import eval_sets
 from esrgan_lit.export import export_torchscript
 from esrgan_lit.export import main as export_main
 from esrgan_lit.upscale import main as upscale_main
