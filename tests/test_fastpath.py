@@ -93,7 +93,15 @@ def test_fused_null_means_fused_on_cuda_only():
     assert is_fused(build_optimizer(adam(None), p, torch.device("cuda")))  # CPU kernel exists
     assert not is_fused(build_optimizer(adam(False), p, torch.device("cuda")))
     sgd = build_optimizer(functools.partial(torch.optim.SGD, lr=1.0), p, torch.device("cuda"))
-    assert isinstance(sgd, torch.optim.SGD)
+    assert isinstance(sgd, torch.optim.SGD) and not sgd.defaults.get("fused")
+
+    class NoFused(torch.optim.SGD):  # an optimiser swapped in by _target_, without `fused`
+        def __init__(self, params, lr: float) -> None:
+            super().__init__(params, lr=lr)
+
+    for dev in ("cpu", "cuda"):  # fused: null merged from the yaml must not break it
+        opt = build_optimizer(functools.partial(NoFused, lr=1.0, fused=None), p, torch.device(dev))
+        assert isinstance(opt, NoFused)
 
 
 def test_scalar_readback_keeps_order_and_host_numbers():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -64,16 +65,19 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """Call an optimiser factory; ``fused=None`` in a ``functools.partial`` means: fused on CUDA.
 
-    Only Adam/AdamW-like factories whose partial names ``fused`` are touched: ``fused: false``
-    forces the foreach implementation, any other optimiser is called unchanged.
+    ``fused: null`` is dropped where it cannot apply (not CUDA, or an optimiser swapped in by
+    ``_target_`` that takes no ``fused`` argument); ``fused: false`` / ``true`` pass through.
     """
-    if (
-        isinstance(factory, functools.partial)
-        and "fused" in factory.keywords
-        and factory.keywords["fused"] is None
-    ):
-        return factory(params=params, fused=device.type == "cuda")
-    return factory(params=params)
+    if not (isinstance(factory, functools.partial) and factory.keywords.get("fused", 0) is None):
+        return factory(params=params)
+    kw = {k: v for k, v in factory.keywords.items() if k != "fused"}
+    try:
+        accepts = "fused" in inspect.signature(factory.func).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if device.type == "cuda" and accepts:
+        kw["fused"] = True
+    return factory.func(*factory.args, params=params, **kw)
 
 
 def is_fused(optimizer: torch.optim.Optimizer) -> bool:
