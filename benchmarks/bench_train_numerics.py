@@ -7,9 +7,11 @@ shuffling), through a real ``lightning.Trainer``:
 * fast: ``bf16-mixed`` (G and D forward in bf16; losses and VGG stay fp32), channels_last,
   fused Adam, the sync-free step (``--compile`` adds torch.compile).
 
-Reported per stage: each logged loss's curve gap (mean |fast - plain| / mean |plain| after a
+A control run, the fast switches in fp32 (channels_last, fused Adam, sync-free: rounding-level
+changes only), shows how far the run drifts from any perturbation at all. Reported per stage:
+each logged loss's curve gap (mean |fast - plain| / mean |plain| after a
 10-iteration moving average: GAN losses are noisy from step to step), the final-weight gap
-``||dW_fast - dW_plain|| / ||dW_plain||`` (dW = change from the initial weights), and the
+``||dW_fast - dW_plain|| / ||dW_plain||`` (dW = change of G's, and D's, parameters), and the
 non-finite guard's counters (must stay 0). Tolerances: :data:`TOLERANCE`.
 
 Run: ``python benchmarks/bench_train_numerics.py [--device cuda] [--iters 300] [--tiny]``.
@@ -41,8 +43,10 @@ from esrgan_lit.losses import GANLoss, PerceptualLoss, PixelLoss
 from esrgan_lit.utils.atomic import atomic_write_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# curve gap (10-iteration moving average) and final-weight gap, per stage; see the module doc
+# curve gap (10-iteration moving average) and final-weight gap, per stage; see the module doc.
+# A gap passes when it is within TOLERANCE or within CONTROL_FACTOR x the control run's gap.
 TOLERANCE = {"psnr": {"curve": 0.02, "weights": 0.05}, "gan": {"curve": 0.05, "weights": 0.25}}
+CONTROL_FACTOR = 2.5
 PLAIN = {"channels_last": False, "sync_free": False}
 FAST = {"channels_last": True, "sync_free": True}
 
@@ -104,19 +108,22 @@ class _Recorder:
         return {k: torch.stack(v).cpu().tolist() for k, v in self.values.items()}
 
 
-def train(stage: str, fast: bool, nets: tuple, sz: dict, args: argparse.Namespace) -> dict:
+def train(
+    stage: str, fast: bool, nets: tuple, sz: dict, args: argparse.Namespace, bf16: bool = True
+) -> dict:
     module = build(stage, sz, fast, nets)
     if fast and args.compile:
         module._fast_request["compile"] = True
     rec = _Recorder(module)
-    init = {k: v.detach().float().clone() for k, v in module.state_dict().items()}
+    params = dict(module.named_parameters())  # weights only: BN statistics would dilute the gap
+    init = {k: v.detach().float().clone() for k, v in params.items() if v.requires_grad}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer = L.Trainer(
             accelerator=args.device,
             devices=1,
             max_steps=args.iters,
-            precision="bf16-mixed" if fast else "32-true",
+            precision="bf16-mixed" if fast and bf16 else "32-true",
             logger=False,
             enable_checkpointing=False,
             enable_progress_bar=False,
@@ -127,10 +134,10 @@ def train(stage: str, fast: bool, nets: tuple, sz: dict, args: argparse.Namespac
         t0 = time.perf_counter()
         trainer.fit(module, train_dataloaders=loader(args.iters, sz))
         seconds = time.perf_counter() - t0
-    final = {k: v.detach().float().cpu() for k, v in module.state_dict().items()}
+    final = {k: v.detach().float().cpu() for k, v in module.named_parameters()}
     return {
         "curves": rec.curves(),
-        "delta": {k: final[k] - init[k].cpu() for k in init if init[k].is_floating_point()},
+        "delta": {k: final[k] - init[k].cpu() for k in init},
         "nonfinite": [module.nonfinite_in_a_row, module.nonfinite_total],
         "seconds": seconds,
     }
@@ -146,11 +153,17 @@ def compare(plain: dict, fast: dict) -> dict[str, Any]:
         sa, sb = _smooth(a), _smooth(fast["curves"][name])
         gap = statistics.fmean(abs(x - y) for x, y in zip(sa, sb))
         curves[name] = gap / max(statistics.fmean(abs(x) for x in sa), 1e-12)
-    da = torch.cat([v.flatten() for v in plain["delta"].values()])
-    db = torch.cat([fast["delta"][k].flatten() for k in plain["delta"]])
+    gaps = {}
+    for net in ("generator", "discriminator"):
+        keys = [k for k in plain["delta"] if k.startswith(net + ".")]
+        if keys:
+            da = torch.cat([plain["delta"][k].flatten() for k in keys])
+            db = torch.cat([fast["delta"][k].flatten() for k in keys])
+            gaps[net] = float((db - da).norm() / da.norm().clamp_min(1e-30))
     return {
         "curve_gap": curves,
-        "weight_gap": float((db - da).norm() / da.norm().clamp_min(1e-30)),
+        "weight_gap": max(gaps.values()) if gaps else 0.0,
+        "weight_gap_per_net": gaps,
         "nonfinite_plain": plain["nonfinite"],
         "nonfinite_fast": fast["nonfinite"],
         "seconds": {"plain": plain["seconds"], "fast": fast["seconds"]},
@@ -159,12 +172,24 @@ def compare(plain: dict, fast: dict) -> dict[str, Any]:
 
 
 def verdict(stage: str, cmp: dict[str, Any]) -> bool:
-    tol = TOLERANCE[stage]
-    return (
-        max(cmp["curve_gap"].values()) <= tol["curve"]
-        and cmp["weight_gap"] <= tol["weights"]
-        and cmp["nonfinite_plain"][1] == cmp["nonfinite_fast"][1] == 0
+    """Every gap within its tolerance, or within CONTROL_FACTOR x the control's; no NaN skips.
+
+    Adam turns rounding-level differences in near-zero gradients into full-size steps of
+    either sign, and GAN training amplifies them: on tiny nets even the fp32 control moves
+    the weights' update by ~50-70% in 30 GAN iterations (and the D losses drift apart), so
+    the bf16 gaps are read against that scale, not only against a fixed number.
+    """
+    tol, ctl = TOLERANCE[stage], cmp.get("control_fp32_switches")
+
+    def ok(gap: float, limit: float, control: float | None) -> bool:
+        return gap <= limit or (control is not None and gap <= CONTROL_FACTOR * control)
+
+    curves = all(
+        ok(g, tol["curve"], ctl["curve_gap"][k] if ctl else None)
+        for k, g in cmp["curve_gap"].items()
     )
+    weights = ok(cmp["weight_gap"], tol["weights"], ctl["weight_gap"] if ctl else None)
+    return curves and weights and cmp["nonfinite_plain"][1] == cmp["nonfinite_fast"][1] == 0
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -177,6 +202,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         plain = train(stage, False, nets, sz, args)
         fast = train(stage, True, nets, sz, args)
         cmp = compare(plain, fast)
+        # control: the same switches in fp32 (rounding-level changes only): how far the run
+        # drifts from any perturbation, which is the scale the bf16 gaps are to be read against
+        control = compare(plain, train(stage, True, nets, sz, args, bf16=False))
+        cmp["control_fp32_switches"] = {
+            k: control[k] for k in ("curve_gap", "weight_gap", "weight_gap_per_net")
+        }
         cmp["ok"] = verdict(stage, cmp)
         out[stage] = cmp
     return out
@@ -186,10 +217,11 @@ def render(res: dict[str, Any]) -> str:
     lines = [
         f"# Fast path vs plain fp32: {res['iters']} iterations on {res['device']}",
         "",
-        f"Sizes: {res['sizes']}. Tolerances: {TOLERANCE}.",
+        f"Sizes: {res['sizes']}. Tolerances: {TOLERANCE}, or {CONTROL_FACTOR}x the control's gap "
+        "(control: the fast switches in fp32, rounding-level changes only).",
         "",
-        "| stage | loss | curve gap | final plain | final fast |",
-        "|---|---|---:|---:|---:|",
+        "| stage | loss | curve gap | control gap | final plain | final fast |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for stage in ("psnr", "gan"):
         if stage not in res:
@@ -197,13 +229,15 @@ def render(res: dict[str, Any]) -> str:
         c = res[stage]
         for k, gap in c["curve_gap"].items():
             a, b = c["final_loss"][k]
-            lines.append(f"| {stage} | {k} | {gap:.4f} | {a:.4g} | {b:.4g} |")
+            ctl = c["control_fp32_switches"]["curve_gap"][k]
+            lines.append(f"| {stage} | {k} | {gap:.4f} | {ctl:.4f} | {a:.4g} | {b:.4g} |")
     lines.append("")
     for stage in ("psnr", "gan"):
         if stage in res:
             c = res[stage]
             lines.append(
-                f"- {stage}: weight gap {c['weight_gap']:.4f}; non-finite (in a row, total) "
+                f"- {stage}: weight gap {c['weight_gap_per_net']} (control "
+                f"{c['control_fp32_switches']['weight_gap_per_net']}); non-finite (in a row, total) "
                 f"plain {c['nonfinite_plain']}, fast {c['nonfinite_fast']}; wall "
                 f"{c['seconds']['plain']:.1f} s plain / {c['seconds']['fast']:.1f} s fast; "
                 f"**{'within' if c['ok'] else 'OUTSIDE'} tolerance**"
