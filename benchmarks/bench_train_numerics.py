@@ -195,6 +195,8 @@ def verdict(stage: str, cmp: dict[str, Any]) -> bool:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.device == "cpu":  # oversubscribed OpenMP threads spin-wait: ~10x slower
         torch.set_num_threads(args.threads)
+    else:  # the reference is true fp32: no TF32 in fp32 convolutions and matmuls
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     sz = sizes(args.tiny)
     nets = make_nets(sz)
     out: dict[str, Any] = {"device": args.device, "iters": args.iters, "sizes": sz}
