@@ -19,7 +19,8 @@
 #   Then copy $OUT's train_step_gpu.json/.md into benchmarks/results/ and fill in the results .md.
 #
 # Env: COMPILE=1 also times lit_fast_compile (torch.compile: minutes of compilation, untested);
-# LOCAL_CPU=1 runs the train part on CPU with a tiny generator (a dry run of the commands).
+# LOCAL_CPU=1 runs the train part on CPU with a tiny generator (a dry run of the commands);
+# PY=/path/to/python picks the interpreter (prepare needs one with pip).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -39,13 +40,18 @@ setup_env() {
   command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv || true
 }
 
-case "${1:-}" in
-prepare)
+copy_set5() {  # into .issue15/, which git must ignore (it is carried, never committed)
   excl=$(git rev-parse --git-path info/exclude)
   mkdir -p "$(dirname "$excl")"
   grep -qx '/.issue15/' "$excl" 2> /dev/null || echo '/.issue15/' >> "$excl"
-  mkdir -p .issue15/whl .issue15/Set5
+  mkdir -p .issue15/Set5
   cp ../shared/data/benchmarks/Set5/*.png .issue15/Set5/
+}
+
+case "${1:-}" in
+prepare)
+  copy_set5
+  mkdir -p .issue15/whl
   pip=("$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12
     --implementation cp --platform manylinux2014_x86_64 --platform any -d .issue15/whl)
   "${pip[@]}" hydra-core==1.3.2 omegaconf==2.3.0
@@ -72,7 +78,7 @@ train)
   if [ -n "${LOCAL_CPU:-}" ]; then
     common+=(trainer=cpu model.generator.num_block=1 model.generator.num_feat=8
       model.generator.num_grow_ch=4 data.batch_size=2 data.gt_size=32 trainer.val_check_interval=5)
-    [ -d .issue15/Set5 ] || { mkdir -p .issue15/Set5 && cp ../shared/data/benchmarks/Set5/*.png .issue15/Set5/; }
+    [ -d .issue15/Set5 ] || copy_set5
   else
     common+=(trainer=gpu_fast data.num_workers=16 data.persistent_workers=true)
   fi
