@@ -178,3 +178,16 @@ def test_compile_with_manual_optimisation_traces(tmp_path):
     for a, b in zip(plain.state_dict().values(), comp.state_dict().values()):
         torch.testing.assert_close(a.float(), b.float(), rtol=1e-5, atol=1e-6)
     torch._dynamo.reset()
+
+
+def test_checkpoint_keeps_the_device_counters_exactly():
+    """Sync-free counters live on the device and lag on the host; a checkpoint reads them."""
+    m = psnr_module(sync_free=True)
+    m._nf_dev = torch.tensor([2.0, 5.0])
+    m.nonfinite_in_a_row, m.nonfinite_total = 0, 3  # the host copy is behind
+    ckpt: dict = {}
+    m.on_save_checkpoint(ckpt)
+    assert ckpt["nonfinite"] == [2, 5]
+    fresh = psnr_module(sync_free=True)
+    fresh.on_load_checkpoint(ckpt)
+    assert (fresh.nonfinite_in_a_row, fresh.nonfinite_total) == (2, 5) and fresh._nf_dev is None
