@@ -15,10 +15,11 @@ For both stages at the paper's sizes (RRDBNet 23 blocks, VGG128 D, VGG19 conv5_4
 
 Per variant: ms/iteration (wall, after warm-up; two syncs per timed window, none inside it),
 it/s, FLOP per iteration (FlopCounterMode on one iteration: conv + matmul), TFLOP/s, share of
-the chip's bf16 matmul peak (measured here), peak GPU memory. Data: the real SRDataModule on
-480 px sub-images with ``--workers`` workers, consumed at the fastest measured step time; the
-time spent waiting for a batch is the data-wait share. Writes ``--json`` (default
-benchmarks/results/train_step_gpu.json) and a markdown table beside it.
+the chip's bf16 matmul peak (measured here), peak GPU memory, and host-device syncs per
+iteration of the Lightning variants (a separate short run in CUDA sync debug mode). Data: the
+real SRDataModule on 480 px sub-images with ``--workers`` workers, consumed at the fastest
+measured step time; the time spent waiting for a batch is the data-wait share. Writes
+``--json`` (default benchmarks/results/train_step_gpu.json) and a markdown table beside it.
 
     python benchmarks/bench_train_step_gpu.py [--compile]        # on the GPU machine
     python benchmarks/bench_train_step_gpu.py --device cpu --tiny  # the code path, in seconds
@@ -78,6 +79,21 @@ class _Window(L.Callback):
         self.t1 = time.perf_counter()
 
 
+class _SyncDebug(L.Callback):
+    """CUDA sync debug mode after the warm-up: every host-device sync raises a warning."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup:
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("warn")
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 def lit_module(stage: str, nets: tuple, switches: dict, compile_: bool) -> L.LightningModule:
     g, d, vgg = (copy.deepcopy(n) for n in nets)
     fused = switches.get("fused")
@@ -89,9 +105,12 @@ def lit_module(stage: str, nets: tuple, switches: dict, compile_: bool) -> L.Lig
     return ESRGANModule(g, d, adam, adam, ms, ms, PixelLoss("l1"), vgg, GANLoss("ragan"), **kw)
 
 
-def _fit(module: L.LightningModule, precision: str, n_iter: int, sz: dict, args, cbs=()) -> Any:
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+def _fit(
+    module: L.LightningModule, precision: str, n_iter: int, sz: dict, args, cbs=(), sink=None
+) -> Any:
+    """A Trainer like trainer=gpu; ``sink`` (a list) receives the warnings raised."""
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("ignore" if sink is None else "always")
         trainer = L.Trainer(
             accelerator=args.device,
             devices=1,
@@ -108,6 +127,8 @@ def _fit(module: L.LightningModule, precision: str, n_iter: int, sz: dict, args,
             default_root_dir=tmp,
         )
         trainer.fit(module, train_dataloaders=loader(n_iter, sz))
+    if sink is not None:
+        sink.extend(rec)
     return trainer
 
 
@@ -124,8 +145,15 @@ def time_lit(stage: str, name: str, nets: tuple, sz: dict, args) -> dict[str, An
     module = lit_module(stage, nets, switches, compile_)
     _fit(module, precision, args.warmup + args.steps, sz, args, [win])
     ms = 1e3 * (win.t1 - win.t0) / args.steps
-    skipped = module.nonfinite_total
-    return {"ms": ms, "flop": flop, "peak_mem": peak_gib(args.device), "nonfinite": skipped}
+    out = {"ms": ms, "flop": flop, "peak_mem": peak_gib(args.device)}
+    out["nonfinite"] = module.nonfinite_total
+    if args.device == "cuda":  # host-device syncs per iteration, counted in a separate short run
+        caught: list = []
+        n = 5
+        module = lit_module(stage, nets, switches, compile_)
+        _fit(module, precision, args.warmup + n, sz, args, [_SyncDebug(args.warmup)], caught)
+        out["syncs_per_iter"] = sum("synchroniz" in str(w.message) for w in caught) / n
+    return out
 
 
 def data_wait(step_ms: float, sz: dict, args: argparse.Namespace) -> dict[str, Any]:
@@ -226,6 +254,7 @@ def summarise(res: dict[str, dict], peak: float) -> dict[str, Any]:
             "bf16_peak_share": tflops * 1e12 / peak if tflops else None,
             "peak_mem_gib": r.get("peak_mem"),
             "nonfinite_steps": r.get("nonfinite"),
+            "syncs_per_iter": r.get("syncs_per_iter"),
         }
     out["lit_fast_eager_ms"] = out["lit_fast_ms"]  # bf16 fast path without torch.compile
     fast = min((out[k] for k in ("lit_fast_ms", "lit_fast_compile_ms") if out[k]), default=None)
@@ -249,8 +278,9 @@ def render(res: dict[str, Any], command: str) -> str:
         "- FLOPs: conv + matmul of one iteration (FlopCounterMode); the Lightning variants share "
         "lit_default's count (the same math); BasicSR's D step runs D on the SR image once more.",
         "",
-        "| stage | variant | ms / iter | it/s | GFLOP / iter | TFLOP/s | % bf16 peak | peak GiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| stage | variant | ms / iter | it/s | GFLOP / iter | TFLOP/s | % bf16 peak | peak GiB "
+        "| syncs / iter |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for stage in ("psnr", "gan"):
         r = res.get(stage)
@@ -261,14 +291,14 @@ def render(res: dict[str, Any], command: str) -> str:
             if d is None:
                 err = r.get(f"{key}_error")
                 if err:
-                    lines.append(f"| {stage} | {key} | failed: {err[:120]} | | | | | |")
+                    lines.append(f"| {stage} | {key} | failed: {err[:120]} | | | | | | |")
                 continue
             lines.append(
                 f"| {stage} | {key} | {_f(r[key + '_ms'] if key != 'lit_fast' else r['lit_fast_eager_ms'])} "
                 f"| {_f(d['it_per_s'], '{:.2f}')} | {_f(d['flop_per_iter'] and d['flop_per_iter'] / 1e9)} "
                 f"| {_f(d['tflop_per_s'])} "
                 f"| {_f(d['bf16_peak_share'] and 100 * d['bf16_peak_share'], '{:.1f}%')} "
-                f"| {_f(d['peak_mem_gib'], '{:.2f}')} |"
+                f"| {_f(d['peak_mem_gib'], '{:.2f}')} | {_f(d['syncs_per_iter'], '{:.1f}')} |"
             )
     lines.append("")
     for stage in ("psnr", "gan"):
