@@ -4,12 +4,13 @@ Both stages use manual optimisation so that one training iteration is one counte
 (``trainer.max_steps`` = generator iterations, Lightning issue #17958), gradients are clipped
 after any fp16 unscaling, DDP gradients are averaged per network (never one wrapper around G and
 D, Lightning issues #20328 / #20866) and a non-finite step is skipped rather than applied.
+The fast-path switches (channels_last, fused Adam, sync-free logging and guard, torch.compile)
+live in :mod:`esrgan_lit.lit.fastpath`; on CPU they default to off, so CPU runs are unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import random
 from collections.abc import Iterator
@@ -22,6 +23,13 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from esrgan_lit.lit.fastpath import (
+    FastPath,
+    ScalarReadback,
+    compile_modules,
+    is_fused,
+    to_channels_last,
+)
 from esrgan_lit.weights import load_generator, load_state_dict
 from esrgan_lit.weights.formats import translates_keys
 from esrgan_lit.weights.wandb_ref import resolve_wandb_ref
@@ -80,6 +88,11 @@ class SRModule(L.LightningModule):
         pretrained_generator: str | None = None,
         grad_clip: float | None = None,
         max_nonfinite_steps: int = 25,
+        channels_last: bool | None = None,
+        sync_free: bool | None = None,
+        compile: bool = False,
+        compile_mode: str | None = None,
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -93,6 +106,19 @@ class SRModule(L.LightningModule):
         self._step_params: dict[int, tuple[str, list[nn.Parameter]]] = {}
         self._grad_norms: dict[str, Tensor] = {}
         self._skipped: set[str] = set()
+        self._fast_request = {
+            "channels_last": channels_last,
+            "sync_free": sync_free,
+            "compile": compile,
+            "compile_mode": compile_mode,
+            "compile_backend": compile_backend,
+        }
+        self.fast = FastPath()  # resolved for the run's device in setup()
+        self._readback = ScalarReadback()
+        self._log_buffer: dict[str, Any] = {}
+        self._log_meta: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._found: dict[str, Tensor] = {}
+        self._nf_dev: Tensor | None = None  # [in a row, total] on the device (sync-free guard)
 
     # ----------------------------------------------------------------- inference
     def forward(self, lq: Tensor) -> Tensor:
@@ -118,8 +144,64 @@ class SRModule(L.LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0):
         return self.super_resolve(batch["lq"] if isinstance(batch, dict) else batch)
 
-    # ------------------------------------------------------------ optimisation
+    # ------------------------------------------------------------ fast path
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or self._trainer is None:
+            return
+        self.fast = FastPath.resolve(self.trainer.strategy.root_device, **self._fast_request)
+        if self.fast.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return to_channels_last(batch) if self.fast.channels_last and self.training else batch
+
+    def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        """Sync-free mode: per-step ``train/*`` scalars are read back asynchronously, then logged."""
+        if self.fast.sync_free and self.training and name.startswith("train/"):
+            self._log_buffer[name] = value
+            self._log_meta[name] = (args, kwargs)
+            return
+        super().log(name, value, *args, **kwargs)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if not self.fast.sync_free:
+            return
+        values = dict(self._log_buffer)
+        self._log_buffer.clear()
+        if self._nf_dev is not None:
+            values["__nf_run"], values["__nf_total"] = self._nf_dev[0], self._nf_dev[1]
+        self._readback.push(self.global_step, values)
+        self._drain(wait=False, log=True)
+
+    def on_train_end(self) -> None:
+        # Lightning allows no self.log here: the last (<= 4) steps' scalars update the guard's
+        # counters only; the logger already has every earlier step's values.
+        self._drain(wait=True, log=False)
+
+    def _drain(self, *, wait: bool, log: bool) -> None:
+        """Log the read-back scalars and apply the non-finite guard's counters."""
+        for _, values in self._readback.ready(wait=wait):
+            run, total = values.pop("__nf_run", None), values.pop("__nf_total", None)
+            if log:
+                for name, v in values.items():
+                    args, kwargs = self._log_meta[name]
+                    super().log(name, torch.tensor(v), *args, **kwargs)
+            if run is None or total is None:
+                continue
+            if int(total) > self.nonfinite_total and log:
+                super().log("train/skipped_steps", torch.tensor(total), on_step=True)
+            self.nonfinite_in_a_row, self.nonfinite_total = int(run), int(total)
+            self._raise_if_too_many()
+
     def on_fit_start(self) -> None:
+        if self.fast.compile:
+            nets = [self.generator, getattr(self, "discriminator", None)]
+            nets.append(getattr(self, "perceptual_loss", None))
+            compile_modules(nets, self.fast.compile_mode, self.fast.compile_backend)
+        self._check_not_one_ddp_wrapper()
+
+    # ------------------------------------------------------------ optimisation
+    def _check_not_one_ddp_wrapper(self) -> None:
         from torch.nn.parallel import DistributedDataParallel
 
         if isinstance(self.trainer.strategy.model, DistributedDataParallel):
@@ -141,9 +223,17 @@ class SRModule(L.LightningModule):
         average_gradients(params)
         if not params:
             return
-        max_norm = self.grad_clip if self.grad_clip else math.inf
-        norm = nn.utils.clip_grad_norm_(params, max_norm=max_norm, error_if_nonfinite=False)
+        if self.grad_clip:
+            norm = nn.utils.clip_grad_norm_(params, self.grad_clip, error_if_nonfinite=False)
+        else:  # the norm only: no multiplication of every gradient by 1
+            norm = nn.utils.get_total_norm([p.grad for p in params])
         self._grad_norms[name] = norm.detach()
+        if self.fast.sync_free and is_fused(optimizer) and not self._fp16_scaler():
+            # on the device: the fused optimiser skips its update where found_inf is 1
+            found = (~torch.isfinite(norm)).to(torch.float32).reshape(())
+            optimizer.found_inf = found
+            self._found[name] = found
+            return
         if not torch.isfinite(norm):
             for p in params:  # Adam skips parameters without a gradient: the step is skipped
                 p.grad = None
@@ -166,19 +256,39 @@ class SRModule(L.LightningModule):
         for name, norm in self._grad_norms.items():
             self.log(f"train/grad_norm_{name}", norm, on_step=True, on_epoch=False)
         self._grad_norms.clear()
+        if self._found:  # sync-free guard: counters stay on the device, read back later
+            flags = list(self._found.values())
+            if self._skipped:  # a non-fused optimiser in the same iteration took the sync guard
+                flags.append(torch.ones_like(flags[0]))
+            skipped = torch.stack(flags).amax()
+            self._found.clear()
+            self._skipped.clear()
+            if self._nf_dev is None:
+                start = [float(self.nonfinite_in_a_row), float(self.nonfinite_total)]
+                self._nf_dev = torch.tensor(start, device=skipped.device)
+            run, total = self._nf_dev.unbind()
+            self._nf_dev = torch.stack([(run + 1) * skipped, total + skipped])
+            return
         if self._skipped:
             self.nonfinite_in_a_row += 1
             self.nonfinite_total += 1
             self.log("train/skipped_steps", float(self.nonfinite_total), on_step=True)
             self._skipped.clear()
-            if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
-                raise NonFiniteStepsError(
-                    f"{self.nonfinite_in_a_row} iterations in a row had non-finite losses or "
-                    f"gradients (up to step {self.global_step}); training stopped. Lower the "
-                    "learning rate, set model.grad_clip, or train in precision=32-true."
-                )
+            self._raise_if_too_many()
         else:
             self.nonfinite_in_a_row = 0
+
+    def _raise_if_too_many(self) -> None:
+        if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
+            raise NonFiniteStepsError(
+                f"{self.nonfinite_in_a_row} iterations in a row had non-finite losses or "
+                f"gradients (up to step {self.global_step}); training stopped. Lower the "
+                "learning rate, set model.grad_clip, or train in precision=32-true."
+            )
+
+    def _fp16_scaler(self) -> bool:
+        """fp16 mixed precision: GradScaler owns ``found_inf``; use the synchronous guard."""
+        return self._trainer is not None and str(self.trainer.precision).startswith("16")
 
     def log_lr(self, optimizer: Any, name: str) -> None:
         self.log(f"train/lr_{name}", optimizer.param_groups[0]["lr"], on_step=True, on_epoch=False)
@@ -192,6 +302,8 @@ class SRModule(L.LightningModule):
             "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
+        if self._nf_dev is not None:  # exact counters (one sync per checkpoint)
+            self.nonfinite_in_a_row, self.nonfinite_total = (int(v) for v in self._nf_dev.tolist())
         checkpoint["nonfinite"] = [self.nonfinite_in_a_row, self.nonfinite_total]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -207,6 +319,7 @@ class SRModule(L.LightningModule):
             if rng["cuda"] and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"])
         self.nonfinite_in_a_row, self.nonfinite_total = checkpoint.get("nonfinite", [0, 0])
+        self._nf_dev = None
 
 
 def _noop() -> None:

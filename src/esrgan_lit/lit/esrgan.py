@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from esrgan_lit.lit.base import SRModule
+from esrgan_lit.lit.fastpath import build_optimizer
 
 
 class ESRGANModule(SRModule):
@@ -39,12 +40,14 @@ class ESRGANModule(SRModule):
         pretrained_generator: str | None = None,
         grad_clip: float | None = None,
         max_nonfinite_steps: int = 25,
+        **fast_path: Any,
     ) -> None:
         super().__init__(
             generator,
             pretrained_generator=pretrained_generator,
             grad_clip=grad_clip,
             max_nonfinite_steps=max_nonfinite_steps,
+            **fast_path,
         )
         from esrgan_lit.losses import GANLoss, PixelLoss
 
@@ -66,8 +69,9 @@ class ESRGANModule(SRModule):
             )
 
     def configure_optimizers(self) -> Any:
-        opt_g = self.optimizer_factories[0](params=self.generator.parameters())
-        opt_d = self.optimizer_factories[1](params=self.discriminator.parameters())
+        make_g, make_d = self.optimizer_factories
+        opt_g = build_optimizer(make_g, self.generator.parameters(), self.device)
+        opt_d = build_optimizer(make_d, self.discriminator.parameters(), self.device)
         self.register_step_params(opt_g, "g", self.generator)
         self.register_step_params(opt_d, "d", self.discriminator)
         scheds = [

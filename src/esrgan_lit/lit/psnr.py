@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from esrgan_lit.lit.base import SRModule
+from esrgan_lit.lit.fastpath import build_optimizer
 
 
 class PSNRModule(SRModule):
@@ -24,12 +25,14 @@ class PSNRModule(SRModule):
         pretrained_generator: str | None = None,
         grad_clip: float | None = None,
         max_nonfinite_steps: int = 25,
+        **fast_path: Any,
     ) -> None:
         super().__init__(
             generator,
             pretrained_generator=pretrained_generator,
             grad_clip=grad_clip,
             max_nonfinite_steps=max_nonfinite_steps,
+            **fast_path,
         )
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -40,7 +43,7 @@ class PSNRModule(SRModule):
         self.pixel_loss = pixel_loss
 
     def configure_optimizers(self) -> Any:
-        opt = self.optimizer_factory(params=self.generator.parameters())
+        opt = build_optimizer(self.optimizer_factory, self.generator.parameters(), self.device)
         self.register_step_params(opt, "g", self.generator)
         if self.scheduler_factory is None:
             return opt
