@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 from safetensors.torch import load_file
 
+import wandb_records
 from esrgan_lit.config import config_dir
 from esrgan_lit.train import train
 
@@ -240,8 +241,11 @@ def test_multirun_wandb_offline_grouped(tmp_path, data_dir, monkeypatch):
         assert [r.name.rsplit("-", 1)[-1] for r in runs] == [run_id]
         ids.append(run_id)
         assert (runs[0] / f"run-{run_id}.wandb").is_file()
-        # best-value summaries are in the run's record stream (protobuf; no offline reader API)
-        assert b"best/val/sample/psnr_y" in (runs[0] / f"run-{run_id}.wandb").read_bytes()
+        # best-value summaries are in the run's record stream (protobuf; no offline reader API);
+        # records() waits for the exit record: wandb.finish() returns before the file is flushed
+        run_file = runs[0] / f"run-{run_id}.wandb"
+        wandb_records.records(run_file)
+        assert b"best/val/sample/psnr_y" in run_file.read_bytes()
         # image panels LR | bicubic | SR | HR, one per held-out photo
         assert len(list(runs[0].glob("files/media/images/val/*.png"))) == 2
     assert len(set(ids)) == 2

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 from lightning.pytorch.callbacks import RichProgressBar
 
 
 def _jupyter_without_widgets() -> bool:
     """Rich redraws in a notebook only through ipywidgets; without them it warns on each draw."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    ipython = sys.modules.get("IPython")  # a notebook kernel has imported it; we never do
+    if ipython is None:
         return False
-    shell = get_ipython()
+    shell = ipython.get_ipython()
     in_notebook = shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
     return in_notebook and importlib.util.find_spec("ipywidgets") is None
 
