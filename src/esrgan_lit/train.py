@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from esrgan_lit.config import check_required, config_dir
+from esrgan_lit.utils.console import quiet_third_party
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit (and validate the final generator); returns ``(metrics, objects)``."""
     check_required(cfg, "model")
+    quiet_third_party()  # no Lightning adverts between our messages
     ckpt_path = resolve_ckpt_path(cfg)
     _continue_run_dir(cfg, ckpt_path)
     out = Path(cfg.paths.output_dir)
