@@ -86,7 +86,9 @@ def _data_tree(root: Path) -> Path:
 
     div2k = root / "DIV2K"
     for i in (1, 2):
-        hr = _photo(div2k / "DIV2K_train_HR" / f"{i:04d}.png", seed=i)
+        hr = _photo(
+            div2k / "DIV2K_train_HR" / f"{i:04d}.png", (512, 512), seed=i
+        )  # >= 480: prepare crops
         t = torch.from_numpy(np.asarray(Image.open(hr))).permute(2, 0, 1)[None].double() / 255
         lr = imresize(t, 0.25)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
         out = div2k / "DIV2K_train_LR_bicubic" / "X4" / f"{i:04d}x4.png"
@@ -136,6 +138,21 @@ def docs_assets(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+STAND_INS: set[Path] = set()  # generators this test put where a reader would have trained one
+
+
+def _match_stand_in(cfg) -> None:
+    """A stand-in pretrained generator gets the architecture the (shrunk) config builds, so an
+    SRResNet ablation fine-tunes from an SRResNet, as the page's earlier stage would give it."""
+    import hydra
+
+    from esrgan_lit.weights import save_generator
+
+    path = (cfg.get("model") or {}).get("pretrained_generator")
+    if path and Path(path).resolve() in STAND_INS:
+        save_generator(hydra.utils.instantiate(cfg.model.generator), path)
+
+
 def _shrink(cfg) -> None:
     from omegaconf import OmegaConf, open_dict
 
@@ -159,6 +176,7 @@ def _materialise(token: str, work: Path, assets: dict[str, Path], output: bool) 
     if token.endswith(GENERATOR_SUFFIXES):
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(assets["generator"], path)
+        STAND_INS.add(path.resolve())
     elif token.endswith(".ckpt"):
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(assets["ckpt"], path)
@@ -246,7 +264,9 @@ def _run_python(block: Block, work: Path, assets: dict) -> None:
     import re
 
     for literal in re.findall(r"[\"']([\w./-]+\.\w+)[\"']", block.code):
-        _materialise(literal, work, assets, output="_x4." in literal)
+        _materialise(
+            literal, work, assets, output=literal.endswith((".png", ".jpg")) and "_x4." in literal
+        )
     code = compile(block.code, block.where, "exec")
     exec(code, {"__name__": "__docs__"})
 
@@ -260,6 +280,7 @@ def shrink_training(monkeypatch):
 
     def tiny_train(cfg):
         _shrink(cfg)
+        _match_stand_in(cfg)
         return real(cfg)
 
     monkeypatch.setattr(train_mod, "train", tiny_train)
@@ -288,12 +309,17 @@ def test_doc_block_runs(block, tmp_path, monkeypatch, docs_assets, shrink_traini
         dst.write_text(f.code + "\n")
     monkeypatch.chdir(work)
     monkeypatch.syspath_prepend(str(work))
+    STAND_INS.clear()
     for env in ("ESRGAN_LIT_DATA_DIR", "WANDB_API_KEY"):
         monkeypatch.delenv(env, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("WANDB_MODE", "offline")
     try:
+        if rule and rule.action == "after":
+            for first in [b for b in BLOCKS if b.page == block.page and b.line < block.line]:
+                if first.lang == "bash" and rule.why in first.code:
+                    _run_bash(first, work, docs_assets, monkeypatch)
         if block.lang == "bash":
             _run_bash(block, work, docs_assets, monkeypatch)
         elif block.lang == "python":
