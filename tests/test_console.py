@@ -67,3 +67,14 @@ def _broken_cfg():
 def test_filter_keeps_messages_it_cannot_format():
     rec = logging.LogRecord("x", logging.INFO, __file__, 1, "%d", ("not a number",), None)
     assert console.DropAdverts().filter(rec) is True
+
+
+def test_lightning_internal_deprecation_silenced():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        console.quiet_third_party()
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning)
+        warnings.warn("a warning of ours", UserWarning)
+    assert [str(w.message) for w in seen] == ["a warning of ours"]

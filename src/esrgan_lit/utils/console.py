@@ -9,6 +9,7 @@ logger drops exactly those records; warnings and all other info lines still get 
 from __future__ import annotations
 
 import logging
+import warnings
 
 # The loggers Lightning's rank_zero_info/warn write to (fabric and pytorch each set their own).
 LIGHTNING_RANK_ZERO_LOGGERS = (
@@ -16,6 +17,9 @@ LIGHTNING_RANK_ZERO_LOGGERS = (
     "lightning.fabric.utilities.rank_zero",
 )
 ADVERT_PREFIXES = ("💡 Tip:",)
+# Lightning's own use of a torch API that torch deprecated: printed on every fit, nothing a user
+# of ours can act on (Lightning changes the call, not them).
+LIGHTNING_INTERNAL_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
 
 
 class DropAdverts(logging.Filter):
@@ -33,8 +37,11 @@ _FILTER = DropAdverts()
 
 
 def quiet_third_party() -> None:
-    """Install the advert filter once (idempotent: a filter object is only added once)."""
+    """Install the advert filter once (idempotent: a filter object is only added once) and
+    ignore Lightning-internal deprecation warnings."""
     for name in LIGHTNING_RANK_ZERO_LOGGERS:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+    for pattern in LIGHTNING_INTERNAL_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
