@@ -75,6 +75,8 @@ def test_lightning_internal_deprecation_silenced():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         console.quiet_third_party()
-        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning)
-        warnings.warn("a warning of ours", UserWarning)
+        warnings.warn(
+            "`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning, stacklevel=2
+        )
+        warnings.warn("a warning of ours", UserWarning, stacklevel=2)
     assert [str(w.message) for w in seen] == ["a warning of ours"]
