@@ -117,10 +117,6 @@ RULES: list[Rule] = [
     Rule(
         "docs/inference.md", "up.upscale(array, outscale=2.0)", "xfail", "`array` is never defined"
     ),
-    # issue 18 item 5: the sweeper pins optuna 2.10, which fails with SQLAlchemy 2
-    Rule(
-        "docs/scale-out.md", "sweeper.storage=sqlite", "xfail", "optuna storage (issue 18 item 5)"
-    ),
     Rule(
         "docs/scale-out.md",
         "trainer=ddp_cpu",
