@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from esrgan_lit.config import check_required, config_dir
-from esrgan_lit.utils.console import quiet_third_party
+from esrgan_lit.utils.console import drop_wandb_anonymous, quiet_third_party
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     callbacks = instantiate_group(cfg.get("callbacks"))
     _prepare_wandb(cfg)
     loggers = instantiate_group(cfg.get("logger"))
+    drop_wandb_anonymous(loggers)  # no "anonymous setting has no effect" warning
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 # The loggers Lightning's rank_zero_info/warn write to (fabric and pytorch each set their own).
 LIGHTNING_RANK_ZERO_LOGGERS = (
@@ -45,3 +46,13 @@ def quiet_third_party() -> None:
             logger.addFilter(_FILTER)
     for pattern in LIGHTNING_INTERNAL_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
+
+
+def drop_wandb_anonymous(loggers: list[Any]) -> None:
+    """Lightning's ``WandbLogger`` always hands ``anonymous=None`` to ``wandb.init``, and wandb
+    (>= 0.19) warns "The anonymous setting has no effect" for any value but unset. Leaving the
+    key out is what wandb asks for; ``None`` never meant anything."""
+    for lg in loggers:
+        init = getattr(lg, "_wandb_init", None)
+        if isinstance(init, dict) and "anonymous" in init and init["anonymous"] is None:
+            del init["anonymous"]
