@@ -246,7 +246,7 @@ def run_demo(out: Path, psnr_steps: int | None = None, gan_steps: int | None = N
     gain = results["PSNR model"]["psnr_y"] - results["bicubic (MATLAB)"]["psnr_y"]
     print(
         f"\nPSNR model vs bicubic: {gain:+.2f} dB PSNR-Y (colour: the mean-colour shift "
-        "against bicubic in 8-bit levels; a well-trained model stays within about 2)"
+        "against bicubic, in 8-bit levels)"
     )
     print(f"comparison image: {png}")
     print(f"total time: {time.time() - t0:.0f} s")
