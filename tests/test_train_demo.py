@@ -47,3 +47,39 @@ def test_demo_pipeline_tiny(tmp_path, capsys, monkeypatch):
     for stage in ("psnr", "gan"):
         assert (tmp_path / "demo" / stage / "generator.safetensors").is_file()
     assert "| method" in text
+    assert all("colour" in r for r in results.values())
+    assert results["bicubic (MATLAB)"]["colour"] == 0.0
+
+
+def test_comparison_shows_lr_and_zooms_where_methods_differ(tmp_path):
+    """The picture has an LR column and its zoom window sits on the region where the trained
+    model differs from bicubic (not on a flat centre crop)."""
+    from PIL import Image
+
+    from esrgan_lit import demo
+
+    hr = torch.full((3, 128, 160), 0.5)
+    bic = hr.clone()
+    model = hr.clone()
+    model[:, 90:120, 120:150] = 0.9  # the only place where the model differs from bicubic
+    lq = [torch.full((3, 32, 40), 0.5)]
+    images = {"HR": [hr], "bicubic (MATLAB)": [bic], "PSNR model": [model]}
+    top, left = demo._zoom_corner(model, bic, 32)
+    assert 90 - 32 < top <= 90 and 120 - 32 < left <= 120, (top, left)
+    png = demo.comparison_png(images, tmp_path / "c.png", lq=lq, crop=32, zoom=2)
+    img = Image.open(png)
+    tile = 32 * 2
+    assert img.width == 2 * tile + 4 * (tile + 4)  # thumbnail + LR, bicubic, model, HR
+    # the model's zoomed tile shows the bright patch (it would be flat grey at the centre)
+    x0 = 2 * tile + 4 + 2 * (tile + 4)
+    patch = torch.tensor(list(img.crop((x0, 16, x0 + tile, 16 + tile)).getdata())).float()
+    assert patch.max() > 200
+
+
+def test_colour_shift_in_8bit_levels():
+    from esrgan_lit import demo
+
+    a = [torch.full((3, 8, 8), 0.5)]
+    b = [torch.full((3, 8, 8), 0.5)]
+    b[0][1] += 10 / 255
+    assert abs(demo.colour_shift(a, b) - 10.0) < 1e-3

@@ -29,6 +29,7 @@ from esrgan_lit.run_dir import (
     latest_checkpoint,
     refuse_fresh_run_over_checkpoints,
 )
+from esrgan_lit.utils.console import drop_wandb_anonymous, quiet_third_party
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     run is refused where an earlier run left checkpoints (see :mod:`esrgan_lit.run_dir`).
     """
     check_required(cfg, "model")
+    quiet_third_party()  # no Lightning adverts between our messages
     ckpt_path = resolve_ckpt_path(cfg)
     _continue_run_dir(cfg, ckpt_path)
     out = Path(cfg.paths.output_dir)
@@ -214,6 +216,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], di
     callbacks = instantiate_group(cfg.get("callbacks"))
     _prepare_wandb(cfg)
     loggers = instantiate_group(cfg.get("logger"))
+    drop_wandb_anonymous(loggers)  # no "anonymous setting has no effect" warning
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
     )
