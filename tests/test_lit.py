@@ -200,13 +200,17 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_ema_export_and_per_set_metrics(tmp_path):
-    """decay 0.5, one step: EMA = (w0 + w1) / 2 is what is validated and exported."""
+    """decay 0.5 (no warm-up), one step: EMA = (w0 + w1) / 2 is validated and exported."""
     from esrgan_lit.metrics import PSNR
 
     L.seed_everything(0)
     m = _psnr_module()
     w0 = {k: v.clone() for k, v in m.generator.state_dict().items()}
-    cbs = [GeneratorEMA(decay=0.5), SRMetrics(["psnr_y", "ssim_y"]), ExportOutputs(str(tmp_path))]
+    cbs = [
+        GeneratorEMA(decay=0.5, warmup=False),
+        SRMetrics(["psnr_y", "ssim_y"]),
+        ExportOutputs(str(tmp_path)),
+    ]
     tr = _fit(m, 1, tmp_path, callbacks=cbs)
     tr.validate(m, datamodule=_Data(), verbose=False)
     w1 = m.generator.state_dict()
