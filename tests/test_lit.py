@@ -130,6 +130,17 @@ def test_esrgan_max_steps_are_generator_iterations(tmp_path, warmup):
     assert opt_g.param_groups[0]["lr"] == pytest.approx(5e-4)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_d_warmup_generator_forward_builds_no_graph(tmp_path):
+    """During the D warm-up only sr.detach() is used: the G forward runs without autograd."""
+    L.seed_everything(0)
+    m = _gan_module(d_warmup_iters=2)
+    grad_on: list[bool] = []
+    m.generator.register_forward_hook(lambda mod, inp, out: grad_on.append(out.requires_grad))
+    _fit(m, 3, tmp_path)
+    assert grad_on == [False, False, True]
+
+
 def _reference_iteration(g, d, lq, gt, opt_g, opt_d, gan, pix, w_pix, w_gan):
     """One ESRGAN iteration written as a plain loop (the oracle for the LightningModule)."""
     for p in d.parameters():
