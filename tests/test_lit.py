@@ -130,6 +130,17 @@ def test_esrgan_max_steps_are_generator_iterations(tmp_path, warmup):
     assert opt_g.param_groups[0]["lr"] == pytest.approx(5e-4)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_d_warmup_generator_forward_builds_no_graph(tmp_path):
+    """During the D warm-up only sr.detach() is used: the G forward runs without autograd."""
+    L.seed_everything(0)
+    m = _gan_module(d_warmup_iters=2)
+    grad_on: list[bool] = []
+    m.generator.register_forward_hook(lambda mod, inp, out: grad_on.append(out.requires_grad))
+    _fit(m, 3, tmp_path)
+    assert grad_on == [False, False, True]
+
+
 def _reference_iteration(g, d, lq, gt, opt_g, opt_d, gan, pix, w_pix, w_gan):
     """One ESRGAN iteration written as a plain loop (the oracle for the LightningModule)."""
     for p in d.parameters():
@@ -200,13 +211,17 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_ema_export_and_per_set_metrics(tmp_path):
-    """decay 0.5, one step: EMA = (w0 + w1) / 2 is what is validated and exported."""
+    """decay 0.5 (no warm-up), one step: EMA = (w0 + w1) / 2 is validated and exported."""
     from esrgan_lit.metrics import PSNR
 
     L.seed_everything(0)
     m = _psnr_module()
     w0 = {k: v.clone() for k, v in m.generator.state_dict().items()}
-    cbs = [GeneratorEMA(decay=0.5), SRMetrics(["psnr_y", "ssim_y"]), ExportOutputs(str(tmp_path))]
+    cbs = [
+        GeneratorEMA(decay=0.5, warmup=False),
+        SRMetrics(["psnr_y", "ssim_y"]),
+        ExportOutputs(str(tmp_path)),
+    ]
     tr = _fit(m, 1, tmp_path, callbacks=cbs)
     tr.validate(m, datamodule=_Data(), verbose=False)
     w1 = m.generator.state_dict()

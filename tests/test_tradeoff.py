@@ -135,10 +135,13 @@ def test_interpolated_constant_generators_hand_rmse(tmp_path):
         assert rows[alpha]["rmse"] == pytest.approx(d, abs=1e-9)
         assert rows[alpha]["psnr_y"] == pytest.approx(20 * math.log10(255 / d), abs=1e-9)
     assert rows[0.5]["pirm_region"] is None
-    # flat outputs have no NIQE: no perceptual axis, no plot, and it says so
+    # flat outputs have no NIQE: no perceptual axis, so the plot is PSNR-Y and RMSE vs alpha
     assert summary["perceptual_metric"] is None and summary["best"] == {"Flat": None}
-    assert not (tmp_path / "out" / "tradeoff.png").exists()
-    assert any("no perceptual score" in n for n in summary["notes"])
+    with Image.open(tmp_path / "out" / "tradeoff.png") as img:
+        assert img.format == "PNG"
+    note = next(n for n in summary["notes"] if "no perceptual score" in n)
+    assert "PSNR-Y and RMSE against alpha" in note
+    assert "PSNR-Y and RMSE against alpha" in (tmp_path / "out" / "tradeoff.md").read_text()
     assert json.loads((tmp_path / "out" / "tradeoff.json").read_text())["rows"][1]["alpha"] == 0.5
 
 
@@ -180,6 +183,44 @@ def test_tradeoff_plot_best_alpha_and_wandb_offline(tmp_path, monkeypatch):
     with open(out / "per_image.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 8  # (3 alphas + bicubic) x 2 images
     assert list((out / "wandb").glob("offline-run-*")), "no offline W&B run written"
+
+
+def test_distortion_plot_without_perceptual_scores(tmp_path, monkeypatch):
+    """No finite perceptual score (NaN counts as none): PSNR-Y and RMSE vs alpha, titled so."""
+    import matplotlib.figure
+
+    from esrgan_lit.evaluation import tradeoff_report
+
+    rows = [{**r, "psnr_y": 30.0 - r["alpha"], "niqe": math.nan, "pi": None} for r in ROWS]
+    assert choose_perceptual(rows, "niqe") is None
+    titles: list[str] = []
+    real = matplotlib.figure.Figure.suptitle
+    monkeypatch.setattr(
+        matplotlib.figure.Figure,
+        "suptitle",
+        lambda self, t, **kw: titles.append(t) or real(self, t, **kw),
+    )
+    path, keys = tradeoff_report.plot_distortion(tmp_path / "d.png", {"SetA": rows}, budget=12.5)
+    assert keys == ["psnr_y", "rmse"]
+    assert titles == [tradeoff_report.NO_PERCEPTUAL_TITLE] and "No perceptual" in titles[0]
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.size[0] > 600  # two panels
+    # no distortion metric either: still a PNG, which says so
+    path, keys = tradeoff_report.plot_distortion(tmp_path / "e.png", {"SetA": [{"alpha": 0.0}]})
+    assert keys == [] and path.is_file()
+
+
+def test_tradeoff_names_mismatched_models_by_file(tmp_path):
+    a, b = tmp_path / "small.safetensors", tmp_path / "wide.safetensors"
+    save_generator(generator(0.0, identity=False), a)
+    save_generator(RRDBNet(num_feat=16, num_block=1, num_grow_ch=4), b)
+    data = tmp_path / "Flat"
+    data.mkdir()
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(data / "0.png")
+    with pytest.raises(Exception, match="cannot interpolate") as info:
+        tradeoff(cfg_for(tmp_path, f"psnr={a}", f"gan={b}", f"test_dirs=[{data}]"))
+    msg = str(info.value)
+    assert str(a) in msg and str(b) in msg and "<RRDBNet>" not in msg
 
 
 def test_tradeoff_rejects_bad_alphas_and_missing_checkpoints(tmp_path):

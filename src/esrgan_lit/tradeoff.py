@@ -3,7 +3,8 @@
 ``python -m esrgan_lit.tradeoff psnr=A gan=B 'alphas=[0,0.2,0.4,0.6,0.8,1]' 'test_dirs=[...]'``
 scores ``(1 - alpha) * A + alpha * B`` for every alpha with the evaluation code of
 ``esrgan_lit.evaluate`` and writes ``tradeoff.{md,json,csv}``, ``tradeoff.png`` (perceptual score
-vs RMSE, PIRM regions) and ``per_image.csv``; it names the best alpha under ``rmse_budget``.
+vs RMSE, PIRM regions; PSNR-Y and RMSE vs alpha when no perceptual score is finite for every
+alpha) and ``per_image.csv``; it names the best alpha under ``rmse_budget``.
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ from esrgan_lit.evaluation.tradeoff_report import (
     best_under_budget,
     choose_perceptual,
     pirm_region,
+    plot_distortion,
     plot_tradeoff,
 )
+
+_SHORT = {"psnr_y": "PSNR-Y", "rmse": "RMSE"}
+_NO_AXIS = "none finite for every alpha (tradeoff.png plots PSNR-Y and RMSE against alpha)"
 
 
 def _alphas(values: Any) -> list[float]:
@@ -71,7 +76,7 @@ def _markdown(
     lines = [
         f"# Perception-distortion trade-off (x{int(cfg.scale)})",
         "",
-        f"Perceptual axis: {score_key or 'none available'}; RMSE budget: {cfg.get('rmse_budget')}",
+        f"Perceptual axis: {score_key or _NO_AXIS}; RMSE budget: {cfg.get('rmse_budget')}",
         "",
         head,
         "|" + "---|" * (len(keys) + 3),
@@ -123,7 +128,7 @@ def _log_wandb(cfg: DictConfig, out: Path, plot: Path | None, rows: list, best: 
 
 def tradeoff(cfg: DictConfig) -> dict[str, Any]:
     """Run the sweep described by ``cfg``; returns the ``tradeoff.json`` content."""
-    from esrgan_lit.weights import interpolate, load_generator
+    from esrgan_lit.weights import interpolate
 
     alphas = _alphas(cfg.alphas)
     psnr_path, gan_path = _checkpoint(cfg.get("psnr"), "psnr"), _checkpoint(cfg.get("gan"), "gan")
@@ -131,7 +136,8 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
     device = device_of(cfg)
     out = output_dir(cfg)
     sets, skipped = eval_sets(cfg)
-    net_a, net_b = load_generator(psnr_path), load_generator(gan_path)
+    # Blend from the files (not loaded modules) so that any mismatch names them, not <RRDBNet>.
+    interpolate(psnr_path, gan_path, 0.0)  # validate both before any evaluation work
     suite = metric_suite(cfg, device)
     scale = int(cfg.scale)
     results: list[MethodResult] = []
@@ -139,7 +145,7 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
     bicubic: MethodResult | None = None
     with progress_bar(bool(cfg.get("progress", True))) as progress:
         for alpha in alphas:
-            model = interpolate(net_a, net_b, alpha)
+            model = interpolate(psnr_path, gan_path, alpha)
             res = evaluate_method(
                 model,
                 sets,
@@ -166,9 +172,13 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
     by_set = {s.name: [r for r in rows if r["set"] == s.name] for s in sets}
     best = {name: best_under_budget(rs, score_key, budget) for name, rs in by_set.items()}
     notes = notes_lines(results + ([bicubic] if bicubic else []))
-    plot_path: Path | None = None
+    plot_path = out / "tradeoff.png"
     if score_key is None:
-        notes.append("plot: no perceptual score (PI, NIQE, LPIPS) available for every alpha")
+        _, drawn = plot_distortion(plot_path, by_set, budget=budget)
+        notes.append(
+            "plot: no perceptual score (PI, NIQE, LPIPS) finite for every alpha; tradeoff.png "
+            f"shows {' and '.join(_SHORT[k] for k in drawn) or 'no metric'} against alpha"
+        )
     else:
         refs = {"Bicubic": bicubic.sets} if bicubic else None
         plot_path = plot_tradeoff(

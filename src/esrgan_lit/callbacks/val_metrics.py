@@ -1,7 +1,10 @@
 """Validation / test metrics per named set: ``val/<Set>/psnr_y``, ``val/<Set>/ssim_y``, ...
 
 The metrics are ``esrgan_lit.metrics`` torchmetrics objects (sum/count states), one per set, so
-under DDP every rank adds its own unpadded share and ``compute`` gives the single-process value.
+under DDP every rank adds its own unpadded share (``ShardSampler``: no sample repeated, unlike a
+padding ``DistributedSampler``) and ``compute`` gives the single-process value. Every configured
+set is computed on every rank, also where the rank's share is empty (a set smaller than the
+number of processes): ``compute`` is collective, and an empty share adds zero to sum and count.
 PSNR/SSIM are cheap; LPIPS and NIQE are opt-in (and skipped with a note when unavailable).
 """
 
@@ -51,6 +54,11 @@ def set_names(trainer: L.Trainer, stage: str, count: int) -> list[str]:
     return names
 
 
+def _seen(metrics: dict[str, Metric]) -> float:
+    """How many batches this rank added to a set (0 for an empty share)."""
+    return float(max((int(m.update_count) for m in metrics.values()), default=0))
+
+
 class SRMetrics(Callback):
     """Accumulates the configured metrics per set and logs them at the end of the epoch."""
 
@@ -61,7 +69,6 @@ class SRMetrics(Callback):
         self.crop_border = crop_border
         self._metrics: dict[str, dict[str, Metric]] = {}
         self._unavailable: set[str] = set()
-        self._touched: list[str] = []
         self.last: dict[str, dict[str, float]] = {}
 
     def _set_metrics(self, set_name: str, device: torch.device) -> dict[str, Metric]:
@@ -80,14 +87,16 @@ class SRMetrics(Callback):
             self._metrics[set_name] = built
         return self._metrics[set_name]
 
+    @staticmethod
+    def _stage_sets(trainer: L.Trainer, stage: str) -> list[str]:
+        loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
+        count = len(loaders) if isinstance(loaders, list | tuple) else 1
+        return set_names(trainer, stage, count)
+
     def _update(self, trainer, pl_module, outputs: Any, dataloader_idx: int, stage: str) -> None:
         if not isinstance(outputs, dict) or "sr" not in outputs:
             return
-        loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
-        count = len(loaders) if isinstance(loaders, list | tuple) else 1
-        name = set_names(trainer, stage, count)[dataloader_idx]
-        if name not in self._touched:
-            self._touched.append(name)
+        name = self._stage_sets(trainer, stage)[dataloader_idx]
         sr, gt = outputs["sr"].float(), outputs["gt"].float()
         for metric_name, metric in self._set_metrics(name, pl_module.device).items():
             if metric_name in _NO_REFERENCE:
@@ -95,11 +104,24 @@ class SRMetrics(Callback):
             else:
                 metric.update(sr, gt)
 
-    def _log(self, pl_module: L.LightningModule, stage: str) -> None:
+    def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Compute every set on every rank, in one order (``compute`` is collective).
+
+        A set no rank saw an image of (e.g. ``limit_val_batches``) is left out, decided from the
+        summed per-rank image counts, so every rank leaves out the same sets.
+        """
         self.last = {}
-        for set_name in self._touched:
+        names = self._stage_sets(trainer, stage)
+        per_set = [self._set_metrics(n, pl_module.device) for n in names]
+        local = [_seen(m) for m in per_set]
+        seen = trainer.strategy.reduce(
+            torch.tensor(local, dtype=torch.float64, device=pl_module.device), reduce_op="sum"
+        )
+        for set_name, metrics, total in zip(names, per_set, seen.tolist()):
+            if total == 0:
+                continue
             self.last[set_name] = {}
-            for metric_name, metric in self._metrics[set_name].items():
+            for metric_name, metric in metrics.items():
                 value = metric.compute()  # collective under DDP: every rank gets the same value
                 metric.reset()
                 self.last[set_name][metric_name] = float(value)
@@ -113,7 +135,6 @@ class SRMetrics(Callback):
                         add_dataloader_idx=False,
                         rank_zero_only=False,
                     )
-        self._touched = []
 
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
@@ -123,10 +144,10 @@ class SRMetrics(Callback):
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
-            self._log(pl_module, "val")
+            self._log(trainer, pl_module, "val")
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self._update(trainer, pl_module, outputs, dataloader_idx, "test")
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
-        self._log(pl_module, "test")
+        self._log(trainer, pl_module, "test")

@@ -156,6 +156,10 @@ class SRDataModule(L.LightningDataModule):
         self._sampler: TrainSampler | None = None
         self._progress = {"epoch": 0, "batches_done": 0}
         self._pending_resume: dict[str, int] | None = None
+        # Evaluation shards are unpadded (ShardSampler), so a set smaller than the number of
+        # processes leaves some ranks an empty share (Set5 on 8 GPUs): allowed, and SRMetrics
+        # computes every set on every rank. Training shares are always equal (TrainSampler).
+        self.allow_zero_length_dataloader_with_multiple_devices = True
 
     # ----------------------------------------------------------------------------- names
     @property

@@ -6,6 +6,7 @@ PIRM-SR 2018 ranks methods by Perceptual Index inside three RMSE regions (<= 11.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,19 @@ PIRM_REGIONS: tuple[tuple[str, float], ...] = (
     ("Region 3", 16.0),
 )
 PERCEPTUAL_PREFERENCE: tuple[str, ...] = ("pi", "niqe", "lpips")
+DISTORTION_KEYS: tuple[str, ...] = ("psnr_y", "rmse")
+NO_PERCEPTUAL_TITLE = "No perceptual score (PI, NIQE, LPIPS) finite for every α: distortion only"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def choose_perceptual(rows: Sequence[Mapping[str, Any]], preferred: str = "auto") -> str | None:
-    """The first of PI, NIQE, LPIPS with a value in every row (or ``preferred`` if it has)."""
+    """The first of PI, NIQE, LPIPS finite in every row (or ``preferred`` if it is)."""
     order = PERCEPTUAL_PREFERENCE if preferred == "auto" else (preferred,)
     for key in order:
-        if rows and all(row.get(key) is not None for row in rows):
+        if rows and all(_finite(row.get(key)) for row in rows):
             return key
     return None
 
@@ -135,3 +142,45 @@ def plot_tradeoff(
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
+
+
+def plot_distortion(
+    path: Path,
+    rows_by_set: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    budget: float | None = None,
+) -> tuple[Path, list[str]]:
+    """PNG for when no perceptual axis exists: PSNR-Y and RMSE (one panel each) against alpha.
+
+    The title says that no perceptual score was available, so the figure is never mistaken for
+    the perception-distortion plot. Returns the path and the metric keys drawn (``psnr_y`` and
+    ``rmse`` where measured; an empty panel says so when neither was).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    all_rows = [r for rows in rows_by_set.values() for r in rows]
+    keys = [k for k in DISTORTION_KEYS if any(_finite(r.get(k)) for r in all_rows)]
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5 * max(len(keys), 1), 4), dpi=120)
+    axes = list(axes) if len(keys) > 1 else [axes]
+    for ax, key in zip(axes, keys):
+        for set_name, rows in rows_by_set.items():
+            pts = [(r["alpha"], r[key]) for r in rows if _finite(r.get(key))]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=set_name)
+        if key == "rmse" and budget is not None:
+            ax.axhline(budget, color="red", lw=1.0, ls="--", label=f"RMSE budget {budget:g}")
+        ax.set_xlabel("α (0 = PSNR model, 1 = GAN model)")
+        ax.set_ylabel("PSNR-Y (dB) ↑" if key == "psnr_y" else "RMSE (Y, 0-255) ↓")
+        ax.legend(loc="best", fontsize=8)
+    if not keys:
+        axes[0].text(0.5, 0.5, "neither PSNR-Y nor RMSE was measured", ha="center", va="center")
+        axes[0].set_axis_off()
+    fig.suptitle(NO_PERCEPTUAL_TITLE, fontsize=10)
+    fig.tight_layout()
+    with atomic_write_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path, keys

@@ -93,7 +93,8 @@ class ESRGANModule(SRModule):
         warmup = self.global_step < self.d_warmup_iters
         self.log_lr(opt_g, "g")
         self.log_lr(opt_d, "d")
-        sr = self.generator(lq)
+        with torch.set_grad_enabled(not warmup):  # D warm-up uses only sr.detach(): no graph
+            sr = self.generator(lq)
         fake_pred_g: Tensor | None = None
         if not warmup:
             fake_pred_g = self._generator_step(opt_g, sr, gt)
