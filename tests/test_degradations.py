@@ -202,6 +202,16 @@ def test_usm_sharpens_edges_and_keeps_flat_areas():
     out = usm(edge)
     assert out.max() > 0.6 + 0.02  # overshoot on the bright side of the edge
     assert (out >= 0).all() and (out <= 1).all()
+    # the separable passes equal BasicSR's formula with the full 51x51 kernel (sigma 8)
+    from esrgan_lit.degradations import filter_batch
+
+    k1 = torch.exp(-0.5 * (torch.arange(-25, 26.0) / 8.0) ** 2)
+    k2 = torch.outer(k1, k1)[None] / k1.sum() ** 2
+    x = torch.rand(2, 3, 80, 72, generator=torch.Generator().manual_seed(0))
+    r = x - filter_batch(x, k2)
+    soft = filter_batch(((r.abs() * 255) > 10).float(), k2)
+    ref = soft * (x + 0.5 * r).clamp(0, 1) + (1 - soft) * x
+    torch.testing.assert_close(usm(x), ref, atol=1e-4, rtol=0)
 
 
 # ------------------------------------------------------------------ pool

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -173,3 +174,31 @@ def test_resume_with_degradation_and_pool_is_exact(tmp_path, data_dir):
     a = load_file(tmp_path / "straight" / "generator.safetensors")
     b = load_file(tmp_path / "resumed" / "generator.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_degraded_set_is_fixed_and_evaluable(tmp_path):
+    """make_degraded_set writes HR + LR_bicubic/X4 (the benchmark layout), same bytes per seed."""
+    from PIL import Image
+
+    from esrgan_lit.data.degraded import make_degraded_set
+    from esrgan_lit.evaluation.sets import folder_sets
+
+    src = tmp_path / "hr"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (70, 66, 3), dtype=np.uint8)).save(src / f"{name}.png")
+    assert make_degraded_set(src, tmp_path / "d1", seed=5) == ["a", "b"]
+    make_degraded_set(src, tmp_path / "d2", seed=5)
+    make_degraded_set(src, tmp_path / "d3", seed=6)
+    lr = lambda d, n: np.array(Image.open(tmp_path / d / "LR_bicubic" / "X4" / f"{n}.png"))  # noqa: E731
+    assert lr("d1", "a").shape == (17, 16, 3)
+    assert np.array_equal(lr("d1", "a"), lr("d2", "a")) and not np.array_equal(
+        lr("d1", "a"), lr("d3", "a")
+    )
+    (s,) = folder_sets([tmp_path / "d1"], 4)
+    sample = next(iter(s.samples()))
+    assert sample["gt"].shape[-2:] == (68, 64)
+    assert np.array_equal(
+        (sample["lq"].permute(1, 2, 0).numpy() * 255).round(), lr("d1", sample["name"])
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from kornia.filters import filter2d
+from kornia.filters import filter2d, filter2d_separable
 from torch import Tensor
 
 RESIZE_MODES: tuple[str, ...] = ("area", "bilinear", "bicubic")
@@ -18,6 +18,14 @@ def filter_batch(x: Tensor, kernels: Tensor) -> Tensor:
     half = kernels.shape[-1] // 2
     border = "reflect" if min(x.shape[-2:]) > half else "replicate"
     return filter2d(x, kernels.to(x.dtype), border_type=border)
+
+
+def filter_separable(x: Tensor, kernel1d: Tensor) -> Tensor:
+    """Correlate with ``outer(k, k)`` as a row pass then a column pass (``kernel1d``: (1, k))."""
+    half = kernel1d.shape[-1] // 2
+    border = "reflect" if min(x.shape[-2:]) > half else "replicate"
+    k = kernel1d.to(x.dtype)
+    return filter2d_separable(x, k, k, border_type=border)
 
 
 def resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
