@@ -202,3 +202,34 @@ def test_degraded_set_is_fixed_and_evaluable(tmp_path):
     assert np.array_equal(
         (sample["lq"].permute(1, 2, 0).numpy() * 255).round(), lr("d1", sample["name"])
     )
+
+
+def test_realesrgan_requires_the_realesrnet_model(tmp_path, data_dir):
+    from esrgan_lit.config import MissingConfigValueError
+
+    cfg = compose_cfg(tmp_path, ["experiment=realesrgan"], data_dir)
+    with pytest.raises(MissingConfigValueError, match=r"model\.pretrained_generator=PATH"):
+        train(cfg)
+
+
+def test_hook_degrades_training_batches_only():
+    from types import SimpleNamespace
+
+    from esrgan_lit.data import SRDataModule
+
+    dm = SRDataModule(scale=4, gt_size=32, degradation={"kind": "realesrgan", "pool_size": 0})
+    batch = {"lq": torch.zeros(2, 3, 8, 8), "gt": torch.rand(2, 3, 32, 32)}
+    assert dm.on_after_batch_transfer(batch, 0) is batch  # no trainer: untouched
+    dm.trainer = SimpleNamespace(
+        training=False, global_rank=0, world_size=1
+    )  # validation / test / predict
+    assert dm.on_after_batch_transfer(batch, 0) is batch
+    dm.trainer = SimpleNamespace(training=True, global_rank=0, world_size=1)
+    out = dm.on_after_batch_transfer(batch, 0)
+    assert not torch.equal(out["lq"], batch["lq"]) and "gt_usm" in out
+    assert "degradation" in dm.state_dict()
+    plain = SRDataModule(scale=4, gt_size=32)
+    plain.trainer = SimpleNamespace(training=True, global_rank=0, world_size=1)
+    assert (
+        plain.on_after_batch_transfer(batch, 0) is batch and "degradation" not in plain.state_dict()
+    )
