@@ -46,6 +46,7 @@ ARGPARSE = {
     "convert": "esrgan_lit.convert",
     "export": "esrgan_lit.export",
     "data.prepare": "esrgan_lit.data.prepare",
+    "data.degraded": "esrgan_lit.data.degraded",
     "metrics.ma_forest": "esrgan_lit.metrics.ma_forest",
     "demo": "esrgan_lit.demo",
     "hub": "esrgan_lit.hub",

@@ -34,6 +34,7 @@ from esrgan_lit.data.datasets import (
     eval_collate,
     train_collate,
 )
+from esrgan_lit.data.degrade import build_degrader
 from esrgan_lit.data.pairs import Pair, build_pairs
 from esrgan_lit.data.samplers import ShardSampler, TrainSampler
 from esrgan_lit.data.sources import DataNotFoundError, open_source
@@ -123,6 +124,7 @@ class SRDataModule(L.LightningDataModule):
         data_dir: str | None = None,
         allow_unverified: bool = False,
         sample_dir: str | None = None,
+        degradation: Any = None,
     ) -> None:
         super().__init__()
         if check_files not in ("quick", "full", "none"):
@@ -160,6 +162,8 @@ class SRDataModule(L.LightningDataModule):
         # processes leaves some ranks an empty share (Set5 on 8 GPUs): allowed, and SRMetrics
         # computes every set on every rank. Training shares are always equal (TrainSampler).
         self.allow_zero_length_dataloader_with_multiple_devices = True
+        # data/degradation=realesrgan: LR synthesised on the training device (data/degrade.py)
+        self._degrader = build_degrader(self.cfg.degradation, self.scale, int(seed))
 
     # ----------------------------------------------------------------------------- names
     @property
@@ -369,17 +373,28 @@ class SRDataModule(L.LightningDataModule):
             self._progress["batches_done"] += 1
         return batch
 
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Training batches: synthesise LR on the device (``data.degradation``); eval untouched."""
+        trainer = getattr(self, "trainer", None)
+        if self._degrader is not None and trainer is not None and trainer.training:
+            self._degrader.rank = int(trainer.global_rank)
+            return self._degrader(batch)
+        return batch
+
     def state_dict(self) -> dict[str, Any]:
         """Position of the training stream: epoch and batches consumed in it (plus what makes
         the positions comparable). Lightning stores it in every checkpoint."""
         _, world = self._rank_world() if getattr(self, "trainer", None) else (0, 1)
-        return {
+        state = {
             "epoch": int(self._progress["epoch"]),
             "batches_done": int(self._progress["batches_done"]),
             "seed": int(self.cfg.seed),
             "batch_size": self.batch_size,
             "world_size": world,
         }
+        if self._degrader is not None:
+            state["degradation"] = self._degrader.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume the training stream right after the last batch the checkpoint had trained on."""
@@ -397,6 +412,8 @@ class SRDataModule(L.LightningDataModule):
             "ignore", message="You're resuming from a checkpoint that ended before"
         )
         self._progress = dict(resume)
+        if self._degrader is not None:
+            self._degrader.load_state_dict(state.get("degradation") or {})
         if self._sampler is not None:
             self._sampler.resume(**resume)
         else:

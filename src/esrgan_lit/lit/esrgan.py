@@ -97,23 +97,27 @@ class ESRGANModule(SRModule):
             sr = self.generator(lq)
         fake_pred_g: Tensor | None = None
         if not warmup:
-            fake_pred_g = self._generator_step(opt_g, sr, gt)
+            # Real-ESRGAN: pixel + perceptual terms against the USM GT when the data gives one
+            fake_pred_g = self._generator_step(opt_g, sr, gt, batch.get("gt_usm"))
         self._discriminator_step(opt_d, sr.detach(), gt, fake_pred_g, counted=warmup)
         self.finish_iteration(scheds if isinstance(scheds, list) else [scheds])
 
-    def _generator_step(self, opt_g: Any, sr: Tensor, gt: Tensor) -> Tensor:
+    def _generator_step(
+        self, opt_g: Any, sr: Tensor, gt: Tensor, gt_usm: Tensor | None = None
+    ) -> Tensor:
         self.toggle_optimizer(opt_g)
         fake_pred = self.discriminator(sr)
         real_pred = self.discriminator(gt).detach() if self.gan_loss.relativistic else None
         with self._f32(sr.device):
             sr32 = sr.float()
-            l_pix = self.pixel_loss(sr32, gt.float())
+            target = (gt if gt_usm is None else gt_usm).float()
+            l_pix = self.pixel_loss(sr32, target)
             l_gan = self.gan_loss.generator_loss(
                 fake_pred.float(), None if real_pred is None else real_pred.float()
             )
             total = self.pixel_weight * l_pix + self.gan_weight * l_gan
             if self.perceptual_loss is not None:
-                l_percep = self.perceptual_loss(sr32, gt.float())
+                l_percep = self.perceptual_loss(sr32, target)
                 total = total + self.perceptual_weight * l_percep
                 self.log("train/l_percep", l_percep.detach(), on_step=True, on_epoch=False)
         opt_g.zero_grad(set_to_none=True)

@@ -55,7 +55,9 @@ class PSNRModule(SRModule):
         self.log_lr(opt, "g")
         sr = self.generator(batch["lq"])
         with torch.autocast(device_type=sr.device.type, enabled=False):
-            l_pix = self.pixel_loss(sr.float(), batch["gt"].float())
+            # data/degradation=realesrgan adds the unsharp-masked GT: Real-ESRNet's L1 target
+            target = batch.get("gt_usm", batch["gt"])
+            l_pix = self.pixel_loss(sr.float(), target.float())
         opt.zero_grad(set_to_none=True)
         self.manual_backward(l_pix)
         opt.step()

@@ -1,0 +1,235 @@
+"""data/degradation=realesrgan and experiment=realesrnet|realesrgan end to end on the sample
+photos (tiny nets, a few steps): the hook, the USM target, exact resume with the pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+from safetensors.torch import load_file
+
+from esrgan_lit.config import config_dir
+from esrgan_lit.data.degrade import TrainDegrader, build_degrader
+from esrgan_lit.train import train
+
+pytest.importorskip("skimage")
+
+TINY = [
+    "data=sample",
+    "trainer=cpu",
+    "model.generator.num_feat=8",
+    "model.generator.num_block=1",
+    "model.generator.num_grow_ch=4",
+    "data.batch_size=2",
+    "data.gt_size=32",
+    "data.degradation.pool_size=4",
+    "logger=none",
+    "callbacks.model_summary=null",
+    "callbacks.progress_bar=null",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.model_checkpoint.every_n_train_steps=1000",
+]
+GAN = [
+    "experiment=realesrgan",
+    "model.discriminator.num_feat=4",
+    "model.perceptual_loss.pretrained=false",  # the multi-layer VGG path, without a download
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("data"))
+
+
+def compose_cfg(out: Path, overrides: list[str], data_dir: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[*overrides, *TINY, f"paths.data_dir={data_dir}"],
+            return_hydra_config=True,
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.hydra.runtime.output_dir = str(out)
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+def run(out: Path, overrides: list[str], data_dir: str):
+    return train(compose_cfg(out, overrides, data_dir))
+
+
+def test_default_is_bicubic_and_unknown_keys_fail():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=["data=sample"])
+        assert dict(cfg.data.degradation) == {"kind": "bicubic"}
+        real = compose("train", overrides=["data=div2k", "data/degradation=realesrgan"])
+    assert real.data.degradation.kind == "realesrgan"
+    assert real.data.degradation.options.kernel_prob == [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
+    assert build_degrader({"kind": "bicubic"}, 4, 0) is None
+    with pytest.raises(ValueError, match="kind must be one of"):
+        build_degrader({"kind": "bilinear"}, 4, 0)
+    with pytest.raises(ValueError, match="unknown key"):
+        build_degrader({"kind": "realesrgan", "pool": 3}, 4, 0)
+    with pytest.raises(ValueError, match="unknown degradation option"):
+        build_degrader({"kind": "realesrgan", "options": {"sigma": 1}}, 4, 0)
+
+
+def test_degrader_batch_and_state_round_trip():
+    gt = torch.randint(0, 256, (2, 3, 32, 32)).float() / 255  # 8-bit GT, as the loader gives
+    batch = {"lq": torch.zeros(2, 3, 8, 8), "gt": gt}
+    a = TrainDegrader(4, seed=3, pool_size=4)
+    out = a(batch)
+    assert out["lq"].shape == (2, 3, 8, 8) and out["gt_usm"].shape == (2, 3, 32, 32)
+    assert not torch.equal(out["gt_usm"], out["gt"])
+    state = a.state_dict()
+    b = TrainDegrader(4, seed=99, pool_size=4)
+    b.load_state_dict(state)
+    for _ in range(3):  # through the full pool: shuffling continues identically
+        x, y = a(batch), b(batch)
+        assert torch.equal(x["lq"], y["lq"]) and torch.equal(x["gt"], y["gt"])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_realesrnet_then_realesrgan_on_sample(tmp_path, data_dir):
+    metrics, objs = run(
+        tmp_path / "net", ["experiment=realesrnet", "trainer.max_steps=3"], data_dir
+    )
+    assert objs["trainer"].global_step == 3
+    dm = objs["datamodule"]
+    state = dm.state_dict()["degradation"]
+    assert state["device"] == "cpu" and state["pool"]["ptr"] == 4
+    assert "val/sample/psnr_y" in metrics  # validation stays on the (bicubic) sets
+    gen = tmp_path / "net" / "generator.safetensors"
+    assert gen.is_file()
+    # stage 2 from the stage-1 weights: U-Net SN discriminator, vanilla GAN, 5 VGG layers
+    metrics, objs = run(
+        tmp_path / "gan",
+        [*GAN, f"model.pretrained_generator={gen}", "trainer.max_steps=2"],
+        data_dir,
+    )
+    model = objs["model"]
+    assert type(model.discriminator).__name__ == "UNetDiscriminatorSN"
+    assert model.gan_loss.gan_type == "vanilla" and model.gan_weight == 0.1
+    assert set(model.perceptual_loss.layer_weights) == {
+        "conv1_2",
+        "conv2_2",
+        "conv3_4",
+        "conv4_4",
+        "conv5_4",
+    }
+    assert objs["trainer"].global_step == 2
+    assert torch.isfinite(torch.tensor(list(metrics.values()))).all()
+
+
+def test_lit_modules_use_gt_usm_for_pixel_terms():
+    """PSNR and GAN generator steps compare with batch["gt_usm"] when present."""
+    from esrgan_lit.lit.psnr import PSNRModule
+
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, sr, gt):
+            seen.append(gt)
+            return (sr - gt).abs().mean()
+
+    gen = torch.nn.Sequential(torch.nn.Upsample(scale_factor=4), torch.nn.Conv2d(3, 3, 1))
+    mod = PSNRModule(
+        gen, optimizer=lambda params: torch.optim.SGD(params, lr=0.1), pixel_loss=Spy()
+    )
+    mod.optimizers = lambda: torch.optim.SGD(gen.parameters(), lr=0.1)  # type: ignore[method-assign]
+    mod.lr_schedulers = lambda: None  # type: ignore[method-assign]
+    mod.log = mod.log_lr = mod.finish_iteration = lambda *a, **k: None  # type: ignore[method-assign]
+    mod.manual_backward = lambda loss: loss.backward()  # type: ignore[method-assign]
+    usm = torch.rand(1, 3, 16, 16)
+    mod.training_step(
+        {"lq": torch.rand(1, 3, 4, 4), "gt": torch.zeros(1, 3, 16, 16), "gt_usm": usm}, 0
+    )
+    assert torch.equal(seen[-1], usm)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_resume_with_degradation_and_pool_is_exact(tmp_path, data_dir):
+    """4 straight steps == 2 + resume + 2, with the pool full at the checkpoint."""
+    base = ["experiment=realesrnet", "final_validate=false"]
+    run(tmp_path / "straight", [*base, "trainer.max_steps=5"], data_dir)
+    run(tmp_path / "resumed", [*base, "trainer.max_steps=3"], data_dir)
+    ckpt = tmp_path / "resumed" / "checkpoints" / "last.ckpt"
+    saved = torch.load(ckpt, weights_only=True)
+    dm_state = next(v for k, v in saved.items() if k.endswith("SRDataModule"))
+    assert dm_state["degradation"]["pool"]["ptr"] == 4  # full: resuming must restore it
+    _, objs = run(
+        tmp_path / "resumed", [*base, "trainer.max_steps=5", f"ckpt_path={ckpt}"], data_dir
+    )
+    assert objs["trainer"].global_step == 5
+    a = load_file(tmp_path / "straight" / "generator.safetensors")
+    b = load_file(tmp_path / "resumed" / "generator.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_degraded_set_is_fixed_and_evaluable(tmp_path):
+    """make_degraded_set writes HR + LR_bicubic/X4 (the benchmark layout), same bytes per seed."""
+    from PIL import Image
+
+    from esrgan_lit.data.degraded import make_degraded_set
+    from esrgan_lit.evaluation.sets import folder_sets
+
+    src = tmp_path / "hr"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (70, 66, 3), dtype=np.uint8)).save(src / f"{name}.png")
+    assert make_degraded_set(src, tmp_path / "d1", seed=5) == ["a", "b"]
+    make_degraded_set(src, tmp_path / "d2", seed=5)
+    make_degraded_set(src, tmp_path / "d3", seed=6)
+    lr = lambda d, n: np.array(Image.open(tmp_path / d / "LR_bicubic" / "X4" / f"{n}.png"))  # noqa: E731
+    assert lr("d1", "a").shape == (17, 16, 3)
+    assert np.array_equal(lr("d1", "a"), lr("d2", "a")) and not np.array_equal(
+        lr("d1", "a"), lr("d3", "a")
+    )
+    (s,) = folder_sets([tmp_path / "d1"], 4)
+    sample = next(iter(s.samples()))
+    assert sample["gt"].shape[-2:] == (68, 64)
+    assert np.array_equal(
+        (sample["lq"].permute(1, 2, 0).numpy() * 255).round(), lr("d1", sample["name"])
+    )
+
+
+def test_realesrgan_requires_the_realesrnet_model(tmp_path, data_dir):
+    from esrgan_lit.config import MissingConfigValueError
+
+    cfg = compose_cfg(tmp_path, ["experiment=realesrgan"], data_dir)
+    with pytest.raises(MissingConfigValueError, match=r"model\.pretrained_generator=PATH"):
+        train(cfg)
+
+
+def test_hook_degrades_training_batches_only():
+    from types import SimpleNamespace
+
+    from esrgan_lit.data import SRDataModule
+
+    dm = SRDataModule(scale=4, gt_size=32, degradation={"kind": "realesrgan", "pool_size": 0})
+    batch = {"lq": torch.zeros(2, 3, 8, 8), "gt": torch.rand(2, 3, 32, 32)}
+    assert dm.on_after_batch_transfer(batch, 0) is batch  # no trainer: untouched
+    dm.trainer = SimpleNamespace(
+        training=False, global_rank=0, world_size=1
+    )  # validation / test / predict
+    assert dm.on_after_batch_transfer(batch, 0) is batch
+    dm.trainer = SimpleNamespace(training=True, global_rank=0, world_size=1)
+    out = dm.on_after_batch_transfer(batch, 0)
+    assert not torch.equal(out["lq"], batch["lq"]) and "gt_usm" in out
+    assert "degradation" in dm.state_dict()
+    plain = SRDataModule(scale=4, gt_size=32)
+    plain.trainer = SimpleNamespace(training=True, global_rank=0, world_size=1)
+    assert (
+        plain.on_after_batch_transfer(batch, 0) is batch and "degradation" not in plain.state_dict()
+    )
