@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from omegaconf.errors import MissingMandatoryValue
+
 _PACKAGE = str(Path(__file__).resolve().parent)
 # errno values that describe the user's disk or paths, never a bug in the code
 _ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -71,7 +73,7 @@ def user_error_in(exc: BaseException) -> BaseException | None:
 
 def message(exc: BaseException) -> str:
     key = getattr(exc, "full_key", None)
-    if type(exc).__name__ == "MissingMandatoryValue" and key:
+    if isinstance(exc, MissingMandatoryValue) and key:
         return f"{key} is required: pass {key}=VALUE on the command line"
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return text.strip() or type(exc).__name__

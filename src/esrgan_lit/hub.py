@@ -1,7 +1,7 @@
 """Official ESRGAN-family generators by name, fetched once into the torch hub cache and verified.
 
-``esrgan-hub list`` / ``esrgan-hub download NAME``. The table and the verified download live in :mod:`esrgan_lit.weights.hub` (the weights layer needs
-them to resolve names in ``load_generator``); this module is the public name and the command.
+``esrgan-hub list`` / ``esrgan-hub download NAME``. The table and the verified download live
+in :mod:`esrgan_lit.weights.hub` (the weights layer needs them to resolve names in ``load_generator``); this module is the public name and the command.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from esrgan_lit.callbacks.export import ExportOutputs
 from esrgan_lit.cli_errors import user_errors
 from esrgan_lit.config import check_required, config_dir
 from esrgan_lit.loggers import keep_csv_history
@@ -139,10 +140,6 @@ def loggable_config(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _callback(callbacks: list[Any], cls_name: str) -> Any:
-    return next((c for c in callbacks if type(c).__name__ == cls_name), None)
-
-
 def _restore_worker_callbacks(trainer: L.Trainer, callbacks: list[Any]) -> None:
     """fork/spawn launchers fit in child processes: this process's callbacks (the generator EMA
     above all) never saw training. Reload their state from rank 0's last checkpoint so a final
@@ -234,7 +231,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], di
         if cfg.get("train", True):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             _restore_worker_callbacks(trainer, callbacks)
-        export = _callback(callbacks, "ExportOutputs")
+        export = next((c for c in callbacks if isinstance(c, ExportOutputs)), None)
         stale = export is not None and export.last_val_step != trainer.global_step
         if cfg.get("final_validate", True) and stale:
             trainer.validate(model=model, datamodule=datamodule, verbose=False)
