@@ -21,6 +21,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from esrgan_lit.callbacks.export import ExportOutputs
 from esrgan_lit.cli_errors import user_errors
 from esrgan_lit.config import check_required, config_dir
+from esrgan_lit.data.errors import DataNotFoundError as DataNotFoundError  # its old home
+from esrgan_lit.lit.compat import fits_in_worker_processes
+from esrgan_lit.lit.ddp import register_strategies
 from esrgan_lit.loggers import keep_csv_history
 from esrgan_lit.run_dir import (
     RunLock,
@@ -32,16 +35,6 @@ from esrgan_lit.run_dir import (
 )
 
 log = logging.getLogger(__name__)
-
-DATA_HELP = (
-    "Training data not found. Either let the data module fetch it (data.download=true), point it "
-    "at your copy (paths.data_dir=/path or ESRGAN_LIT_DATA_DIR=/path, or the data config's root "
-    "fields), or try the built-in sample photos with data=sample."
-)
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The configured dataset is not on disk; the message says how to get it."""
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -144,9 +137,7 @@ def _restore_worker_callbacks(trainer: L.Trainer, callbacks: list[Any]) -> None:
     """fork/spawn launchers fit in child processes: this process's callbacks (the generator EMA
     above all) never saw training. Reload their state from rank 0's last checkpoint so a final
     validation here scores the trained EMA weights, not the initial ones."""
-    from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
-
-    if not isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher):
+    if not fits_in_worker_processes(trainer):
         return
     cb = trainer.checkpoint_callback  # its last_model_path was set in the workers only
     ckpt = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}" if cb else None
@@ -209,6 +200,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], di
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     model = hydra.utils.instantiate(cfg.model, _convert_="all")
     callbacks = instantiate_group(cfg.get("callbacks"))
+    register_strategies()  # trainer.strategy=ddp_gan names our GAN DDP strategy
     _prepare_wandb(cfg)
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(
@@ -237,11 +229,6 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], di
             trainer.validate(model=model, datamodule=datamodule, verbose=False)
         if cfg.get("test"):
             trainer.test(model=model, datamodule=datamodule, verbose=False)
-    except FileNotFoundError as err:
-        msg = str(err)
-        if isinstance(err, DataNotFoundError) or "data" not in msg.lower() or "data=sample" in msg:
-            raise  # not about the data, or the data module already says how to get it
-        raise DataNotFoundError(f"{err}\n{DATA_HELP}") from err
     finally:
         _finish_wandb(loggers)
 
