@@ -9,34 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from esrgan_lit.weights.hub import (
-    MODELS,
-    ChecksumError,
-    DownloadError,
-    HubModel,
-    cache_dir,
-    cache_path,
-    download,
-    get,
-    is_name,
-    resolve,
-    verify,
-)
+from esrgan_lit.weights import hub as _weights_hub
+from esrgan_lit.weights.hub import *  # noqa: F403  (the public names; esrgan_lit.hub re-exports)
+from esrgan_lit.weights.hub import MODELS, DownloadError, cache_dir, download
 
-__all__ = [
-    "MODELS",
-    "ChecksumError",
-    "DownloadError",
-    "HubModel",
-    "cache_dir",
-    "cache_path",
-    "download",
-    "get",
-    "is_name",
-    "main",
-    "resolve",
-    "verify",
-]
+__all__ = [*_weights_hub.__all__, "main"]
 
 
 def main(argv: list[str] | None = None) -> int:

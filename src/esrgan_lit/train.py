@@ -16,6 +16,9 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from esrgan_lit.callbacks.export import ExportOutputs
@@ -74,9 +77,6 @@ def _continue_run_dir(cfg: DictConfig, ckpt: str | None) -> None:
 def _multirun_group() -> tuple[str | None, str | None]:
     """(sweep dir name, job name) when running inside a Hydra multirun, else (None, None)."""
     try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
         hc = HydraConfig.get()
     except Exception:
         return None, None
@@ -237,10 +237,8 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], di
 
 
 def _finish_wandb(loggers: list[Any]) -> None:
-    from lightning.pytorch.loggers import WandbLogger
-
     if any(isinstance(lg, WandbLogger) for lg in loggers):
-        import wandb
+        import wandb  # optional dependency (extra `wandb`): only when a W&B logger runs
 
         wandb.finish()
 

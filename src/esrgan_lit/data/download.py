@@ -21,7 +21,6 @@ An archive without any checksum is refused unless ``allow_unverified=True``.
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import stat
@@ -42,7 +41,7 @@ from esrgan_lit.utils.fetch import (
     USER_AGENT,
     ChecksumError,
     DownloadError,
-    download_once,
+    download_resuming,
     hash_file,
 )
 
@@ -192,30 +191,19 @@ def download(
     errors: list[str] = []
     bad_bytes = False
     for url in spec.urls:
-        for _attempt in range(retries + 1):
-            try:
-                download_once(
-                    url,
-                    part,
-                    size=spec.size,
-                    label=spec.filename,
-                    timeout=timeout,
-                    progress=progress,
-                )
-            except (OSError, http.client.HTTPException, DownloadError) as err:
-                errors.append(f"{url}: {getattr(err, 'reason', None) or err}")
-                if part.exists() and part.stat().st_size > 0:
-                    continue  # something arrived: resume from it
-                break  # nothing arrived: this address is unreachable, try the next one
-            try:
-                verify(spec, part)
-            except ChecksumError as err:
-                part.unlink(missing_ok=True)  # bad bytes are never resumed from
-                errors.append(str(err))
-                bad_bytes = True
-                break
-            os.replace(part, dst)
-            return dst
+        if not download_resuming(url, part, size=spec.size, label=spec.filename, retries=retries,
+                                 timeout=timeout, progress=progress, errors=errors,
+                                 prefix=f"{url}: "):  # fmt: skip
+            continue  # this address gave up: try the next one
+        try:
+            verify(spec, part)
+        except ChecksumError as err:
+            part.unlink(missing_ok=True)  # bad bytes are never resumed from
+            errors.append(str(err))
+            bad_bytes = True
+            continue  # another address may serve the right bytes
+        os.replace(part, dst)
+        return dst
     cls = ChecksumError if bad_bytes else DownloadError
     raise cls(f"could not download {spec.name}: {'; '.join(errors)}. " + manual_hint(spec, root))
 

@@ -8,6 +8,7 @@ weights layer can fetch a checkpoint with only PyTorch installed.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -99,3 +100,32 @@ def download_once(
             f"{url}: connection closed after {done} of {expected_end} bytes; "
             f"the partial file {part} is kept and the next run resumes it"
         )
+
+
+def download_resuming(
+    url: str,
+    part: Path,
+    *,
+    size: int | None,
+    label: str,
+    retries: int,
+    timeout: float,
+    progress: bool,
+    errors: list[str],
+    prefix: str = "",
+) -> bool:
+    """Up to ``retries + 1`` tries of :func:`download_once`, each resuming what arrived before.
+
+    True when a try completed (the caller then verifies ``part``); False when ``url`` gave up or
+    nothing arrived at all (the address is unreachable). Each failure is appended to ``errors``
+    as ``prefix + reason``.
+    """
+    for _attempt in range(retries + 1):
+        try:
+            download_once(url, part, size=size, label=label, timeout=timeout, progress=progress)
+            return True
+        except (OSError, http.client.HTTPException, DownloadError) as err:
+            errors.append(f"{prefix}{getattr(err, 'reason', None) or err}")
+            if not (part.exists() and part.stat().st_size > 0):
+                return False  # nothing arrived: the address is unreachable
+    return False

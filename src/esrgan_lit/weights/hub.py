@@ -18,7 +18,6 @@ module. The ``esrgan-hub`` command and the public name ``esrgan_lit.hub`` live i
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import re
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from esrgan_lit.utils.fetch import CHUNK, ChecksumError, DownloadError, download_once
+from esrgan_lit.utils.fetch import CHUNK, ChecksumError, DownloadError, download_resuming
 
 __all__ = [
     "MODELS",
@@ -189,21 +188,8 @@ def download(name: str, *, progress: bool = True, timeout: float = 60.0, retries
     dst.parent.mkdir(parents=True, exist_ok=True)
     part = dst.with_name(dst.name + ".part")
     errors: list[str] = []
-    for _attempt in range(retries + 1):
-        try:
-            download_once(
-                model.url,
-                part,
-                size=model.size,
-                label=model.filename,
-                timeout=timeout,
-                progress=progress,
-            )
-        except (OSError, http.client.HTTPException, DownloadError) as err:
-            errors.append(f"{getattr(err, 'reason', None) or err}")
-            if part.exists() and part.stat().st_size > 0:
-                continue  # something arrived: resume from it
-            break  # nothing arrived: the address is unreachable
+    if download_resuming(model.url, part, size=model.size, label=model.filename, retries=retries,
+                         timeout=timeout, progress=progress, errors=errors):  # fmt: skip
         try:
             verify(model, part)
         except ChecksumError as err:
