@@ -215,3 +215,20 @@ def test_no_source_file_over_the_line_limit() -> None:
         elif n > MAX_LINES:
             too_long.append(f"{rel}: {n} lines (limit {MAX_LINES})")
     assert not too_long and not grew, "\n".join(too_long + grew)
+
+
+def test_private_lightning_imports_only_in_the_compat_seam() -> None:
+    # lit/compat.py holds every private Lightning API, each with a test in test_lightning_compat.
+    bad = []
+    for m, path in modules().items():
+        if m == "esrgan_lit.lit.compat":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                ("lightning", "pytorch_lightning")
+            ):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                private += [p for p in (node.module or "").split(".") if p.startswith("_")]
+                if private:
+                    bad.append(f"{where(m, node.lineno)} imports {node.module}: {private}")
+    assert not bad, "use esrgan_lit.lit.compat:\n" + "\n".join(bad)
