@@ -160,3 +160,11 @@ def test_evaluate_takes_a_model_name(server, cache, tmp_path, monkeypatch) -> No
     assert label == "RealESRGAN_x2plus" and net.scale == 2
     with pytest.raises(FileNotFoundError, match="no_such_model"):
         load_method("no_such_model", "cpu")
+
+
+def test_public_name_re_exports_the_weights_layer_table() -> None:
+    # esrgan_lit.hub is the public name and the command; the table and download live in the
+    # weights layer so load_generator resolves names without importing upward.
+    from esrgan_lit.weights import hub as low
+
+    assert hub.MODELS is low.MODELS and hub.download is low.download and callable(hub.main)

@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
@@ -291,11 +292,12 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     last = tmp_path / "checkpoints" / "last.ckpt"
     good = last.read_bytes()
 
-    def crash(self, filepath, weights_only=False, storage_options=None):
-        Path(filepath).write_bytes(b"trunc")
+    def crash(self, checkpoint, path, storage_options=None):
+        Path(path).write_bytes(b"trunc")
         raise OSError("killed while saving")
 
-    monkeypatch.setattr(L.Trainer, "save_checkpoint", crash)
+    # the bytes are written by Lightning's TorchCheckpointIO, which AtomicCheckpointIO wraps
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", crash)
     with pytest.raises(OSError, match="killed while saving"):
         _fit(_psnr_module(), 4, tmp_path, callbacks=_callbacks(tmp_path), ckpt=str(last))
     assert last.read_bytes() == good

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from omegaconf.errors import MissingMandatoryValue
+
 _PACKAGE = str(Path(__file__).resolve().parent)
 # errno values that describe the user's disk or paths, never a bug in the code
 _ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -25,8 +27,7 @@ _USER_CLASSES = (
     "esrgan_lit.run_dir.TrainingCheckpointError",
     "esrgan_lit.data.io.ImageReadError",
     "esrgan_lit.data.download.DownloadError",
-    "esrgan_lit.data.sources.DataNotFoundError",
-    "esrgan_lit.train.DataNotFoundError",
+    "esrgan_lit.data.errors.DataNotFoundError",
     "esrgan_lit.metrics.errors.MetricUnavailableError",
     "esrgan_lit.losses.vgg.PerceptualWeightsUnavailableError",
     "esrgan_lit.lit.base.NonFiniteStepsError",
@@ -71,7 +72,7 @@ def user_error_in(exc: BaseException) -> BaseException | None:
 
 def message(exc: BaseException) -> str:
     key = getattr(exc, "full_key", None)
-    if type(exc).__name__ == "MissingMandatoryValue" and key:
+    if isinstance(exc, MissingMandatoryValue) and key:
         return f"{key} is required: pass {key}=VALUE on the command line"
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return text.strip() or type(exc).__name__

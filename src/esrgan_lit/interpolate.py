@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from esrgan_lit.cli_errors import user_errors
 from esrgan_lit.config import config_dir
+from esrgan_lit.weights import interpolate, save_generator
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ def output_path(output: str, alpha: float) -> Path:
 
 def interpolate_to_file(psnr: str, gan: str, alpha: float, output: str) -> Path:
     """Blend the two generators and write the result (.safetensors or BasicSR .pth)."""
-    from esrgan_lit.weights import interpolate, save_generator
-
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     for name, path in (("psnr", psnr), ("gan", gan)):

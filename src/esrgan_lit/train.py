@@ -16,10 +16,17 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from esrgan_lit.callbacks.export import ExportOutputs
 from esrgan_lit.cli_errors import user_errors
 from esrgan_lit.config import check_required, config_dir
+from esrgan_lit.data.errors import DataNotFoundError as DataNotFoundError  # its old home
+from esrgan_lit.lit.compat import fits_in_worker_processes
+from esrgan_lit.lit.ddp import register_strategies
 from esrgan_lit.loggers import keep_csv_history
 from esrgan_lit.run_dir import (
     RunLock,
@@ -32,16 +39,6 @@ from esrgan_lit.run_dir import (
 from esrgan_lit.utils.console import drop_wandb_anonymous, quiet_third_party
 
 log = logging.getLogger(__name__)
-
-DATA_HELP = (
-    "Training data not found. Either let the data module fetch it (data.download=true), point it "
-    "at your copy (paths.data_dir=/path or ESRGAN_LIT_DATA_DIR=/path, or the data config's root "
-    "fields), or try the built-in sample photos with data=sample."
-)
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The configured dataset is not on disk; the message says how to get it."""
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -81,9 +78,6 @@ def _continue_run_dir(cfg: DictConfig, ckpt: str | None) -> None:
 def _multirun_group() -> tuple[str | None, str | None]:
     """(sweep dir name, job name) when running inside a Hydra multirun, else (None, None)."""
     try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
         hc = HydraConfig.get()
     except Exception:
         return None, None
@@ -140,17 +134,11 @@ def loggable_config(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _callback(callbacks: list[Any], cls_name: str) -> Any:
-    return next((c for c in callbacks if type(c).__name__ == cls_name), None)
-
-
 def _restore_worker_callbacks(trainer: L.Trainer, callbacks: list[Any]) -> None:
     """fork/spawn launchers fit in child processes: this process's callbacks (the generator EMA
     above all) never saw training. Reload their state from rank 0's last checkpoint so a final
     validation here scores the trained EMA weights, not the initial ones."""
-    from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
-
-    if not isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher):
+    if not fits_in_worker_processes(trainer):
         return
     cb = trainer.checkpoint_callback  # its last_model_path was set in the workers only
     ckpt = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}" if cb else None
@@ -214,6 +202,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], di
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     model = hydra.utils.instantiate(cfg.model, _convert_="all")
     callbacks = instantiate_group(cfg.get("callbacks"))
+    register_strategies()  # trainer.strategy=ddp_gan names our GAN DDP strategy
     _prepare_wandb(cfg)
     loggers = instantiate_group(cfg.get("logger"))
     drop_wandb_anonymous(loggers)  # no "anonymous setting has no effect" warning
@@ -237,17 +226,12 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], di
         if cfg.get("train", True):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             _restore_worker_callbacks(trainer, callbacks)
-        export = _callback(callbacks, "ExportOutputs")
+        export = next((c for c in callbacks if isinstance(c, ExportOutputs)), None)
         stale = export is not None and export.last_val_step != trainer.global_step
         if cfg.get("final_validate", True) and stale:
             trainer.validate(model=model, datamodule=datamodule, verbose=False)
         if cfg.get("test"):
             trainer.test(model=model, datamodule=datamodule, verbose=False)
-    except FileNotFoundError as err:
-        msg = str(err)
-        if isinstance(err, DataNotFoundError) or "data" not in msg.lower() or "data=sample" in msg:
-            raise  # not about the data, or the data module already says how to get it
-        raise DataNotFoundError(f"{err}\n{DATA_HELP}") from err
     finally:
         _finish_wandb(loggers)
 
@@ -256,10 +240,8 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> tuple[dict[str, float], di
 
 
 def _finish_wandb(loggers: list[Any]) -> None:
-    from lightning.pytorch.loggers import WandbLogger
-
     if any(isinstance(lg, WandbLogger) for lg in loggers):
-        import wandb
+        import wandb  # optional dependency (extra `wandb`): only when a W&B logger runs
 
         wandb.finish()
 

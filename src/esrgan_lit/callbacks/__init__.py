@@ -4,9 +4,12 @@ best-value W&B summaries, W&B model artifacts."""
 from esrgan_lit.callbacks.checkpoint import AtomicModelCheckpoint
 from esrgan_lit.callbacks.ema import GeneratorEMA
 from esrgan_lit.callbacks.export import (
+    AveragedWeights,
     ExportEvent,
     ExportListener,
     ExportOutputs,
+    ValidationResults,
+    find_callback,
     generator_weights,
 )
 from esrgan_lit.callbacks.image_logger import SRImageLogger, make_panel
@@ -16,15 +19,18 @@ from esrgan_lit.callbacks.wandb_summary import WandbBestSummary
 
 __all__ = [
     "AtomicModelCheckpoint",
+    "AveragedWeights",
     "ExportEvent",
     "ExportListener",
     "ExportOutputs",
     "GeneratorEMA",
     "SRImageLogger",
     "SRMetrics",
+    "ValidationResults",
     "WandbBestSummary",
     "WandbModelArtifacts",
     "build_metric",
+    "find_callback",
     "generator_weights",
     "make_panel",
 ]

@@ -1,37 +1,50 @@
-"""ModelCheckpoint that writes atomically and always leaves ``last.ckpt`` at the final step."""
+"""Atomic checkpoint writes (a ``CheckpointIO`` plugin) and a ModelCheckpoint that always leaves
+``last.ckpt`` at the final step."""
 
 from __future__ import annotations
 
-from weakref import proxy
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from esrgan_lit.lit.compat import last_saved_step, save_last_checkpoint
 from esrgan_lit.utils.atomic import atomic_write_path
 
 
-class AtomicModelCheckpoint(ModelCheckpoint):
+class AtomicCheckpointIO(TorchCheckpointIO):
     """A kill while saving leaves the previous checkpoint, never a truncated one.
 
-    Lightning writes the file in place; here rank zero writes a temporary file beside it and
-    renames it. The final training step is always saved (as ``last.ckpt`` when ``save_last``),
-    so ``ckpt_path=.../last.ckpt`` resumes a finished short run exactly where it stopped.
+    Lightning's ``TorchCheckpointIO`` writes the file in place; this one writes a temporary file
+    beside it and renames it (``os.replace``). It is a trainer plugin (``conf/trainer/default.yaml``
+    ``plugins``), so every ``trainer.save_checkpoint`` is atomic, whoever calls it.
     """
 
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        if trainer.is_global_zero:
-            with atomic_write_path(filepath) as tmp:
-                trainer.save_checkpoint(str(tmp), self.save_weights_only)
-        else:
-            trainer.save_checkpoint(filepath, self.save_weights_only)
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.after_save_checkpoint(proxy(self))
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        with atomic_write_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+class AtomicModelCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose files are written atomically and whose final step is always saved.
+
+    The final training step is saved (as ``last.ckpt`` when ``save_last``), so
+    ``ckpt_path=.../last.ckpt`` resumes a finished short run exactly where it stopped. Atomicity
+    comes from :class:`AtomicCheckpointIO`; a trainer built without it (e.g. in another script)
+    gets it installed at setup, as long as its checkpoint IO is Lightning's plain default.
+    """
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         final = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
-        if final and self._last_global_step_saved != trainer.global_step and self.save_last:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if final and last_saved_step(self) != trainer.global_step and self.save_last:
+            save_last_checkpoint(self, trainer)

@@ -8,6 +8,7 @@ instead of searching the trainer for this callback.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,20 +18,34 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from esrgan_lit.utils.atomic import atomic_write_path
+from esrgan_lit.weights import save_generator
 
 
-def _find(trainer: L.Trainer, cls_name: str) -> Any:
-    for cb in trainer.callbacks:
-        if type(cb).__name__ == cls_name or any(c.__name__ == cls_name for c in type(cb).__mro__):
-            return cb
-    return None
+@runtime_checkable
+class AveragedWeights(Protocol):
+    """A callback holding averaged generator weights that are exported instead of the raw ones
+    (``GeneratorEMA``). The export asks for this role, not for a class name."""
+
+    def ema_state_dict(self, pl_module: L.LightningModule) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ValidationResults(Protocol):
+    """A callback holding the latest validation values, ``{set: {metric: value}}`` (``SRMetrics``)."""
+
+    last: dict[str, dict[str, float]]
+
+
+def find_callback(trainer: L.Trainer, role: type) -> Any:
+    """The first of ``trainer.callbacks`` that is a ``role`` (a class or a runtime protocol)."""
+    return next((cb for cb in trainer.callbacks if isinstance(cb, role)), None)
 
 
 def generator_weights(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
-    """EMA weights when a ``GeneratorEMA`` callback runs, the raw generator otherwise (CPU)."""
-    ema = _find(trainer, "GeneratorEMA")
-    if ema is not None:
-        return ema.ema_state_dict(pl_module)
+    """Averaged weights when a callback keeps them (the EMA), the raw generator otherwise (CPU)."""
+    averaged = find_callback(trainer, AveragedWeights)
+    if averaged is not None:
+        return averaged.ema_state_dict(pl_module)
     return {k: v.detach().cpu().clone() for k, v in pl_module.generator.state_dict().items()}
 
 
@@ -68,7 +83,7 @@ class ExportOutputs(Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        metrics_cb = _find(trainer, "SRMetrics")
+        metrics_cb = find_callback(trainer, ValidationResults)
         if metrics_cb is None:
             return
         self.metrics = {k: dict(v) for k, v in metrics_cb.last.items()}
@@ -88,8 +103,6 @@ class ExportOutputs(Callback):
     def export_generator(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
         if not trainer.is_global_zero:
             return None
-        from esrgan_lit.weights import save_generator
-
         gen = pl_module.generator
         dst = self.output_dir / self.generator_file
         state = generator_weights(trainer, pl_module)
@@ -110,8 +123,6 @@ class ExportOutputs(Callback):
 
 
 def _clone_with(module: Any, state: dict[str, Any]) -> Any:
-    import copy
-
     clone = copy.deepcopy(module).cpu()
     clone.load_state_dict(state)
     return clone.eval()

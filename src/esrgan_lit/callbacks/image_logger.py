@@ -13,6 +13,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 
+from esrgan_lit.ops import imresize
+
 
 def centre_crop_box(h: int, w: int, size: int, scale: int) -> tuple[int, int, int]:
     """Top, left and side of a centre crop aligned to ``scale`` in an HR image."""
@@ -24,8 +26,6 @@ def centre_crop_box(h: int, w: int, size: int, scale: int) -> tuple[int, int, in
 
 def make_panel(lq: Tensor, sr: Tensor, gt: Tensor, crop: int) -> Tensor:
     """(3, s, 4s) tensor: nearest LR | bicubic | SR | HR on a centre crop."""
-    from esrgan_lit.ops import imresize
-
     scale = gt.shape[-1] // lq.shape[-1]
     top, left, side = centre_crop_box(gt.shape[-2], gt.shape[-1], crop, scale)
     hr = gt[..., top : top + side, left : left + side]

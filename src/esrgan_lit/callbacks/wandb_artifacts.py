@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import lightning as L
+from omegaconf import OmegaConf
 
 from esrgan_lit.callbacks.export import ExportEvent
 from esrgan_lit.callbacks.wandb_summary import _lower_is_better, _wandb_runs
@@ -108,7 +109,7 @@ class WandbModelArtifacts(L.Callback):
         runs = _wandb_runs(trainer)
         if not runs:
             return
-        import wandb
+        import wandb  # optional dependency: only when a W&B run is active
 
         value = monitored_value(event.metrics, self.monitor) if self.monitor else None
         for run in runs:
@@ -148,8 +149,6 @@ class WandbModelArtifacts(L.Callback):
 
 def _config_yaml(run: Any) -> str:
     """The resolved run config the loggers were given (``train`` logs it as hyperparameters)."""
-    from omegaconf import OmegaConf
-
     config = {k: v for k, v in dict(run.config.as_dict()).items() if not str(k).startswith("_")}
     try:
         return OmegaConf.to_yaml(OmegaConf.create(config))
@@ -161,7 +160,7 @@ def _remote_best(run: Any, name: str) -> float | None:
     """The monitored value of the version already aliased ``best`` (online, shared names)."""
     if run.settings._offline:
         return None
-    import wandb
+    import wandb  # optional dependency: only when a W&B run is active
 
     try:
         art = wandb.Api().artifact(f"{run.entity}/{run.project}/{name}:best", type="model")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.loggers import WandbLogger
 
 from esrgan_lit.evaluation.suite import LOWER_IS_BETTER
 
@@ -60,6 +61,4 @@ class WandbBestSummary(L.Callback):
 
 
 def _wandb_runs(trainer: L.Trainer) -> list[Any]:
-    from lightning.pytorch.loggers import WandbLogger
-
     return [lg.experiment for lg in trainer.loggers if isinstance(lg, WandbLogger)]

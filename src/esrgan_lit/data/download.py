@@ -21,14 +21,11 @@ An archive without any checksum is refused unless ``allow_unverified=True``.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -36,16 +33,31 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-CHUNK = 1 << 20
-USER_AGENT = "esrgan-lit-downloader"
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from esrgan_lit.config import config_dir
+from esrgan_lit.utils.fetch import (
+    CHUNK,
+    USER_AGENT,
+    ChecksumError,
+    DownloadError,
+    download_resuming,
+    hash_file,
+)
 
-class DownloadError(RuntimeError):
-    """An archive could not be obtained; the message says where to put it by hand."""
-
-
-class ChecksumError(DownloadError):
-    """The downloaded bytes are not the published archive."""
+__all__ = [
+    "CHUNK",
+    "USER_AGENT",
+    "ArchiveSpec",
+    "ChecksumError",
+    "DownloadError",
+    "UnsafeArchiveError",
+    "UnverifiedArchiveError",
+    "fetch",
+    "fetch_all",
+    "load_archive_specs",
+    "safe_extract",
+]
 
 
 class UnsafeArchiveError(DownloadError):
@@ -147,14 +159,6 @@ def manual_hint(spec: ArchiveSpec, root: Path) -> str:
 # Download
 
 
-def _hash_file(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(spec: ArchiveSpec, path: Path) -> None:
     """Check size and checksums; raises ChecksumError naming the file and what differs."""
     actual = path.stat().st_size
@@ -162,68 +166,8 @@ def verify(spec: ArchiveSpec, path: Path) -> None:
         raise ChecksumError(f"{path}: {actual} bytes, expected {spec.size} ({spec.name})")
     for algo in ("sha256", "md5"):
         want = getattr(spec, algo)
-        if want and (got := _hash_file(path, algo)) != want:
+        if want and (got := hash_file(path, algo)) != want:
             raise ChecksumError(f"{path}: {algo} {got}, expected {want} ({spec.name})")
-
-
-def _progress_bar(enabled: bool) -> Any:
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
-
-
-def _download_once(url: str, part: Path, spec: ArchiveSpec, timeout: float, progress: bool) -> None:
-    """Fetch ``url`` into ``part``, continuing an existing partial file with a Range request."""
-    have = part.stat().st_size if part.exists() else 0
-    if spec.size is not None and have > spec.size:
-        part.unlink()
-        have = 0
-    if spec.size is not None and have == spec.size:
-        return
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    if have:
-        req.add_header("Range", f"bytes={have}-")
-    try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and have:  # nothing left to send: the part may be complete
-            return
-        raise
-    with resp:
-        if have and resp.status == 206:
-            content_range = resp.headers.get("Content-Range", "")
-            if not content_range.startswith(f"bytes {have}-"):
-                raise DownloadError(f"{url}: server answered Range {have}- with {content_range!r}")
-            mode, done = "ab", have
-        else:  # 200: the server ignores Range, start over
-            mode, done = "wb", 0
-        length = resp.headers.get("Content-Length")
-        expected_end = done + int(length) if length is not None else spec.size
-        with open(part, mode) as f, _progress_bar(progress) as bar:
-            task = bar.add_task(spec.filename, total=expected_end, completed=done)
-            while chunk := resp.read(CHUNK):
-                f.write(chunk)
-                done += len(chunk)
-                bar.update(task, completed=done)
-    if expected_end is not None and done < expected_end:
-        raise DownloadError(
-            f"{url}: connection closed after {done} of {expected_end} bytes; "
-            f"the partial file {part} is kept and the next run resumes it"
-        )
 
 
 def download(
@@ -247,23 +191,19 @@ def download(
     errors: list[str] = []
     bad_bytes = False
     for url in spec.urls:
-        for _attempt in range(retries + 1):
-            try:
-                _download_once(url, part, spec, timeout, progress)
-            except (OSError, http.client.HTTPException, DownloadError) as err:
-                errors.append(f"{url}: {getattr(err, 'reason', None) or err}")
-                if part.exists() and part.stat().st_size > 0:
-                    continue  # something arrived: resume from it
-                break  # nothing arrived: this address is unreachable, try the next one
-            try:
-                verify(spec, part)
-            except ChecksumError as err:
-                part.unlink(missing_ok=True)  # bad bytes are never resumed from
-                errors.append(str(err))
-                bad_bytes = True
-                break
-            os.replace(part, dst)
-            return dst
+        if not download_resuming(url, part, size=spec.size, label=spec.filename, retries=retries,
+                                 timeout=timeout, progress=progress, errors=errors,
+                                 prefix=f"{url}: "):  # fmt: skip
+            continue  # this address gave up: try the next one
+        try:
+            verify(spec, part)
+        except ChecksumError as err:
+            part.unlink(missing_ok=True)  # bad bytes are never resumed from
+            errors.append(str(err))
+            bad_bytes = True
+            continue  # another address may serve the right bytes
+        os.replace(part, dst)
+        return dst
     cls = ChecksumError if bad_bytes else DownloadError
     raise cls(f"could not download {spec.name}: {'; '.join(errors)}. " + manual_hint(spec, root))
 
@@ -292,8 +232,6 @@ def _safe_members_tar(tf: tarfile.TarFile, archive: Path, dest: Path) -> list[ta
 
 
 def _safe_members_zip(zf: zipfile.ZipFile, archive: Path, dest: Path) -> list[zipfile.ZipInfo]:
-    import stat
-
     members = zf.infolist()
     for m in members:
         _check_member_name(m.filename, archive, dest)
@@ -386,10 +324,6 @@ def fetch(
 
 def load_archive_specs(name: str) -> list[ArchiveSpec]:
     """The ``archives:`` list of ``conf/data/archives/<name>.yaml``."""
-    from omegaconf import OmegaConf
-
-    from esrgan_lit.config import config_dir
-
     path = config_dir() / "data" / "archives" / f"{name}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no archive list named {name!r} ({path} does not exist)")
@@ -422,8 +356,6 @@ def fetch_all(specs: Any, root: str | os.PathLike[str], **kwargs: Any) -> list[P
     ``optional`` (licence-restricted sets with no public address) that cannot be obtained are
     skipped with a warning; the returned list holds the folders that are ready.
     """
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-
     if isinstance(specs, (DictConfig, ListConfig)):
         specs = OmegaConf.to_container(specs, resolve=True)
     done: list[Path] = []

@@ -17,13 +17,17 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from esrgan_lit.data.errors import DataNotFoundError
 from esrgan_lit.imageio import PNG_SIGNATURE, decode_bytes
 from esrgan_lit.imageio import encode_png as encode_png  # prepare and the tests import it here
 
@@ -93,8 +97,6 @@ def is_deep_colour(head: bytes) -> bool:
     if head.startswith(PNG_SIGNATURE):
         return len(head) > 25 and head[24] == 16 and head[25] in (2, 6)
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        from PIL import Image
-
         try:
             with Image.open(io.BytesIO(head)) as im:
                 bits = im.tag_v2.get(258) or (8,)
@@ -149,10 +151,10 @@ class LmdbReader:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not is_lmdb(self.path):
-            raise FileNotFoundError(f"{self.path}: not an LMDB directory (no data.mdb inside)")
+            raise DataNotFoundError(f"{self.path}: not an LMDB directory (no data.mdb inside)")
         meta = self.path / META_FILE
         if not meta.is_file():
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"{self.path}: {META_FILE} missing; it lists the keys and how each is stored"
             )
         self._entries = parse_meta_info(meta)
@@ -264,9 +266,6 @@ def write_lmdb(
     The database is built in a temporary directory beside ``output`` and renamed into place
     only when complete, so an interrupted conversion never leaves a half-written LMDB.
     """
-    import shutil
-    import tempfile
-
     lmdb = import_lmdb()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

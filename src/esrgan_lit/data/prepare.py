@@ -28,6 +28,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from PIL import Image
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from esrgan_lit.data.lmdb_io import (
     decode_image_bytes,
@@ -142,8 +151,6 @@ def _save_tile(tile: Any, dst: Path, compress_level: int) -> None:
 
 def _extract_one(job: _Job) -> tuple[str, int, int, str | None]:
     """Cut one source image; returns (name, written, skipped, error). Runs in a worker."""
-    from PIL import Image
-
     written = skipped = 0
     try:
         probe_image(job.src)  # the shared checks first: pixel limit, multi-frame, corrupt data
@@ -200,14 +207,6 @@ def _progress(items: Iterable[T], total: int, label: str, enabled: bool) -> Iter
     if not enabled:
         yield from items
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     cols = (
         TextColumn("{task.description}"),
@@ -270,8 +269,6 @@ def _encode_job(args: tuple[Path, str, int]) -> Any:
 
 def _estimate_map_size(files: Sequence[Path], fmt: str) -> int:
     """Upper bound of the LMDB size: file sizes (png) or decoded sizes (raw), plus slack."""
-    from PIL import Image
-
     total = 0
     for f in files:
         size = f.stat().st_size

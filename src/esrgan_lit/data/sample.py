@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ def is_built(root: str | os.PathLike[str]) -> bool:
 
 
 def _write_split(dest: Path) -> None:
-    from PIL import Image
-
     loaders = _loaders()
     for split, names in (("train", TRAIN_PHOTOS), ("val", VAL_PHOTOS)):
         (dest / split).mkdir(parents=True)

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from esrgan_lit.data.errors import DataNotFoundError as DataNotFoundError  # re-export
 from esrgan_lit.data.io import (
     ImageInfo,
     ImageReadError,
@@ -21,12 +22,9 @@ from esrgan_lit.data.io import (
     probe_image,
     read_image,
 )
+from esrgan_lit.data.lmdb_io import LmdbReader
 
 log = logging.getLogger(__name__)
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A configured dataset path is missing or holds no images."""
 
 
 class ImageSource(Protocol):
@@ -92,8 +90,6 @@ class LmdbSource:
     """An image LMDB (``esrgan_lit.data.lmdb_io``; BasicSR's layout reads too)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        from esrgan_lit.data.lmdb_io import LmdbReader
-
         self.root = Path(root)
         self._reader = LmdbReader(self.root)
 

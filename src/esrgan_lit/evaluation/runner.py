@@ -7,12 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor, nn
 
 from esrgan_lit.evaluation.sets import EvalSet
 from esrgan_lit.evaluation.suite import METRIC_KEYS, MetricSuite
+from esrgan_lit.inference import Upscaler
+from esrgan_lit.ops.color import quantize_uint8
 from esrgan_lit.ops.imresize import imresize
+from esrgan_lit.utils.atomic import atomic_write_path
 
 BICUBIC = "bicubic"
 
@@ -58,12 +63,6 @@ def upscale(generator: nn.Module | str | Any, lq: Tensor, scale: int, *, grey: b
 
 def save_image(sr: Tensor, path: Path) -> None:
     """uint8 PNG (MATLAB im2uint8 rounding), written atomically."""
-    import numpy as np
-    from PIL import Image
-
-    from esrgan_lit.ops.color import quantize_uint8
-    from esrgan_lit.utils.atomic import atomic_write_path
-
     arr = quantize_uint8(sr.detach().cpu()).to(torch.uint8).numpy()
     arr = arr[0] if arr.shape[0] == 1 else np.transpose(arr, (1, 2, 0))
     with atomic_write_path(path) as tmp:
@@ -94,8 +93,6 @@ def evaluate_method(
         opts = dict(inference or {})
         tta = bool(opts.get("tta"))
         if tta or int(opts.get("tile") or 0) > 0 or str(opts.get("precision") or "fp32") != "fp32":
-            from esrgan_lit.inference import Upscaler
-
             generator = Upscaler(
                 generator,
                 device=device,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from esrgan_lit.data.sources import DataNotFoundError, open_source
+
 Sample = dict[str, Any]
 
 
@@ -79,8 +81,7 @@ def folder_sets(
     """One set per folder of HR images (or benchmark folder with ``HR/``), named by the folder."""
     if not folders:
         return []
-    from esrgan_lit.data import SRDataModule
-    from esrgan_lit.data.sources import DataNotFoundError, open_source
+    from esrgan_lit.data import SRDataModule  # pulls in Lightning: only folder sets need it
 
     specs: dict[str, dict[str, str]] = {}
     for folder in folders:

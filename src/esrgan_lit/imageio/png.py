@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel as stored
@@ -191,8 +192,6 @@ def _inflate(scan: PngScan) -> bytes:
 
 
 def _pillow_bytes(data: bytes) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as im:
         im.load()
         return np.asarray(im)
@@ -244,7 +243,6 @@ def encode_png(arr: np.ndarray, compress_level: int = 6) -> bytes:
         filtered[1:, 1:] = rows[1:] - rows[:-1]
         ihdr = struct.pack(">IIBBBBB", w, h, 16, {2: 4, 3: 2, 4: 6}[c], 0, 0, 0)
         return _png_bytes(ihdr, zlib.compress(filtered.tobytes(), compress_level))
-    from PIL import Image
 
     if arr.dtype not in (np.uint8, np.uint16):
         raise TypeError(f"encode_png expects uint8 or uint16, got {arr.dtype}")

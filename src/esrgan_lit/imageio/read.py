@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from esrgan_lit.imageio.png import PNG_SIGNATURE, PngError, decode_png16, scan_png
+from esrgan_lit.imageio.png import PNG_SIGNATURE, PngError, decode_png16, png_header, scan_png
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -272,6 +272,27 @@ def orient(a: np.ndarray, orientation: int) -> np.ndarray:
     }
     op = ops.get(orientation)
     return np.ascontiguousarray(op(a)) if op else a
+
+
+def has_alpha(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds transparency, from its header alone (no pixels decoded).
+
+    PNG: the IHDR colour type (4, 6: alpha; 3: palette, which may carry a tRNS chunk, so Pillow
+    decides); other formats: Pillow's mode and ``transparency`` info. An unreadable file is
+    False here: reading it fails later and reports why.
+    """
+    with open(path, "rb") as f:
+        header = png_header(f.read(29))
+    if header is not None:
+        if header[3] in (4, 6):
+            return True
+        if header[3] != 3:
+            return False
+    try:
+        with Image.open(path) as im:
+            return "A" in im.mode or "a" in im.mode or "transparency" in im.info
+    except Exception:  # unreadable: the read fails later and reports it
+        return False
 
 
 def drop_alpha(a: np.ndarray) -> np.ndarray:

@@ -16,10 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
-from esrgan_lit.inference.io import NO_ALPHA_EXTS, READ_EXTS, WRITE_FORMATS
-from esrgan_lit.inference.png16 import png_header
+from esrgan_lit.imageio import NO_ALPHA_EXTS, READ_EXTS, WRITE_FORMATS, has_alpha
 
 # utils.atomic writes ``.<stem>.<8 random chars>.tmp<suffix>`` beside the target (tempfile.mkstemp);
 # a killed run can leave one behind, and it is never a user's image.
@@ -157,21 +154,6 @@ def _collect(
         for f in kept:
             add(f, f.relative_to(base), True)
     return pairs, errors
-
-
-def has_alpha(path: Path) -> bool:
-    """Whether ``path`` holds transparency, from its header alone (no pixels decoded)."""
-    header = png_header(path)
-    if header is not None:
-        if header[3] in (4, 6):
-            return True
-        if header[3] != 3:
-            return False
-    try:
-        with Image.open(path) as im:
-            return "A" in im.mode or "a" in im.mode or "transparency" in im.info
-    except Exception:  # unreadable: the read fails later and reports it
-        return False
 
 
 def plan(

@@ -15,6 +15,7 @@ from torch import nn
 from esrgan_lit.archs import RRDBNet
 from esrgan_lit.inference.io import array_to_pil, pil_to_array, read_image, write_image
 from esrgan_lit.inference.tiling import quantise_into, upscale_tiled
+from esrgan_lit.weights import load_generator
 
 log = logging.getLogger("esrgan_lit.inference")
 
@@ -79,8 +80,6 @@ class Upscaler:
                 f"got {tile}, {tile_overlap}, {tile_batch}"
             )
         if not isinstance(model, nn.Module):
-            from esrgan_lit.weights import load_generator
-
             model = load_generator(model)
         model = model.eval().requires_grad_(False)
         self.scale, self.in_ch, self.out_ch = _probe(model)

@@ -13,7 +13,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+from safetensors.torch import load_file
 from torch import Tensor, nn
+from torchvision.models import VGG19_Weights
 
 # torchvision vgg19().features: five blocks with 2, 2, 4, 4, 4 convs, each conv followed by a
 # ReLU, each block closed by a max-pool -> 37 modules, indices 0..36.
@@ -55,8 +57,6 @@ def resolve_layer(name: str, *, before_relu: bool) -> int:
 
 def torchvision_cache_file() -> Path:
     """Where torchvision keeps (or would download) the VGG19 ImageNet weights."""
-    from torchvision.models import VGG19_Weights
-
     filename = os.path.basename(urlparse(VGG19_Weights.IMAGENET1K_V1.url).path)
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
@@ -76,8 +76,6 @@ def _read_file(path: Path) -> dict[str, Tensor]:
         raise _unavailable(f"pretrained_path {path} does not exist")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             return load_file(str(path))
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle with code, a truncated file, ...
@@ -100,7 +98,6 @@ def load_vgg19_state_dict(
     """
     if pretrained_path is not None:
         return _read_file(Path(pretrained_path).expanduser())
-    from torchvision.models import VGG19_Weights
 
     cached = torchvision_cache_file()
     if not cached.is_file() and not download:

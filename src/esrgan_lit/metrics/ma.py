@@ -22,6 +22,7 @@ from torchmetrics import Metric
 from esrgan_lit.metrics.errors import MetricUnavailableError
 from esrgan_lit.metrics.ma_features import ma_features
 from esrgan_lit.metrics.ma_forest import MaForests, load_forests
+from esrgan_lit.metrics.niqe import load_pristine_params, niqe_from_y
 from esrgan_lit.metrics.psnr_ssim import scoring_space
 
 __all__ = [
@@ -164,7 +165,6 @@ class PerceptualIndex(Metric):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        from esrgan_lit.metrics.niqe import load_pristine_params
 
         if crop_border < 0:
             raise ValueError(f"crop_border must be >= 0, got {crop_border}")
@@ -176,8 +176,6 @@ class PerceptualIndex(Metric):
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, preds: Tensor) -> None:
-        from esrgan_lit.metrics.niqe import niqe_from_y
-
         y = scoring_space(preds, crop_border=self.crop_border, test_y_channel=True)
         ma = _ma_of_y(y, self.model)
         nq = niqe_from_y(y, self._niqe_params)

@@ -228,7 +228,7 @@ def _forest_from_regrf(rf: Any) -> RegressionForest:
 
 def forests_from_matlab(path: str | os.PathLike[str]) -> MaForests:
     """Read the authors' ``model.mat`` (``model.rf{1..3}``, ``model.linear``) with SciPy (no pickle)."""
-    from scipy.io import loadmat
+    from scipy.io import loadmat  # SciPy's io is slow to import; only converting .mat needs it
 
     mat = loadmat(str(path), squeeze_me=True, struct_as_record=False)
     if "model" not in mat:

@@ -28,6 +28,7 @@ from esrgan_lit.utils.atomic import atomic_write_path
 from esrgan_lit.weights.errors import CheckpointError, UnsafeCheckpointError
 from esrgan_lit.weights.formats import GeneratorSpec, StateDict, detect_format, infer_spec
 from esrgan_lit.weights.formats import to_canonical as _to_canonical
+from esrgan_lit.weights.hub import resolve as hub_resolve
 from esrgan_lit.weights.wandb_ref import resolve_wandb_ref
 
 Source = str | os.PathLike[str] | Mapping[str, Any] | nn.Module
@@ -353,13 +354,11 @@ def load_generator(
     ``source``: a path (.pth/.pt/.ckpt/.safetensors) in any supported key format or container,
     a state dict, or a module (returned as is, moved and set to eval). Returns an ``RRDBNet``
     (or an ``SRResNet`` for this project's SRResNet checkpoints). A name from
-    ``esrgan_lit.hub.MODELS`` (``"RealESRGAN_x4plus"``) is downloaded once and verified; a
+    ``esrgan_lit.weights.hub.MODELS`` (``"RealESRGAN_x4plus"``) is downloaded once and verified; a
     ``wandb:ENTITY/PROJECT/NAME:ALIAS`` reference is fetched from W&B. A weight stored as an integer
     or bool, or holding NaN/Inf, is a ``CheckpointError`` naming the key (see
     :func:`check_values`; ``allow_nonfinite=True`` admits NaN/Inf for debugging).
     """
-    from esrgan_lit.hub import resolve as hub_resolve  # lazy: stdlib + torch only
-
     source = hub_resolve(source)
     if isinstance(source, nn.Module):
         return _unwrap_module(source).to(device).eval()
