@@ -42,6 +42,7 @@ from esrgan_lit.evaluation.tradeoff_report import (
     pirm_region,
     plot_tradeoff,
 )
+from esrgan_lit.run_summary import print_files_summary
 
 
 def _alphas(values: Any) -> list[float]:
@@ -216,6 +217,7 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(config_path=str(config_dir()), config_name="tradeoff", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     tradeoff(cfg)
+    print_files_summary(output_dir(cfg))
 
 
 if __name__ == "__main__":

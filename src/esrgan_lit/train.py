@@ -29,6 +29,7 @@ from esrgan_lit.run_dir import (
     latest_checkpoint,
     refuse_fresh_run_over_checkpoints,
 )
+from esrgan_lit.run_summary import print_train_summary
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric for sweepers (optuna)."""
     with user_errors("esrgan-train"):
         metrics, _ = train(cfg)
+        print_train_summary(cfg)
         return metric_value(metrics, cfg.get("optimized_metric"))
 
 
