@@ -150,13 +150,14 @@ def test_evaluate_download_true_downloads(tmp_path, monkeypatch):
         "model.generator.num_feat=64",  # lit/base.py: wrong-size pretrained generator
         "model.generator.num_block=23",
         "model.generator.num_grow_ch=32",
+        "model=esrgan model.perceptual_loss.download=false",  # docs/install.md (VGG19 offline)
     ],
 )
 def test_other_suggested_overrides_compose(tmp_path, override):
     """The keys other messages name exist in the training config, so pasting them composes."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        compose("train", overrides=[override], return_hydra_config=True)
+        compose("train", overrides=override.split(), return_hydra_config=True)
 
 
 def test_own_folder_trains_without_benchmarks(tmp_path, caplog):
