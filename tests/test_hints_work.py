@@ -176,3 +176,29 @@ def test_own_folder_trains_without_benchmarks(tmp_path, caplog):
     # a set you add yourself is not optional: a typo fails instead of silently validating nothing
     with pytest.raises(DataNotFoundError, match="myval"):
         datamodule(tmp_path / "data", *ov, f"+data.val_sets.myval.hr={tmp_path}/typo").setup("fit")
+
+
+def test_wrong_size_pretrained_generator_names_the_overrides(tmp_path):
+    """A checkpoint of other sizes: a few lines with the sizes and the overrides to paste (not
+    ~700 mismatched keys); pasting them loads it."""
+    from esrgan_lit.archs import RRDBNet
+    from esrgan_lit.weights import save_generator
+
+    ckpt = save_generator(
+        RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), tmp_path / "g.safetensors"
+    )
+    base = ["model=psnr", f"model.pretrained_generator={ckpt}"]
+    with pytest.raises(Exception) as info:  # Hydra wraps it in an InstantiationException
+        instantiate(cfg_of("train", tmp_path, *base).model, _convert_="all")
+    msg = str(info.value.__cause__ or info.value)
+    assert len(msg.splitlines()) <= 3 and len(msg) < 600, msg
+    fixes = msg.split("set: ")[1].split()
+    assert sorted(fixes) == sorted(
+        [
+            "model.generator.num_feat=8",
+            "model.generator.num_block=1",
+            "model.generator.num_grow_ch=4",
+        ]
+    )
+    model = instantiate(cfg_of("train", tmp_path, *base, *fixes).model, _convert_="all")
+    assert model.generator.num_feat == 8
