@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -151,13 +152,16 @@ def test_evaluate_download_true_downloads(tmp_path, monkeypatch):
         "model.generator.num_block=23",
         "model.generator.num_grow_ch=32",
         "model=esrgan model.perceptual_loss.download=false",  # docs/install.md (VGG19 offline)
+        "model=esrgan model.perceptual_loss.pretrained_path=FILE",  # losses/vgg.py
+        "model=esrgan model.perceptual_loss=null",  # demo.py
+        "'+data.val_sets.NAME={hr: PATH}'",  # run_summary.py, docs (as pasted into a shell)
     ],
 )
 def test_other_suggested_overrides_compose(tmp_path, override):
     """The keys other messages name exist in the training config, so pasting them composes."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        compose("train", overrides=override.split(), return_hydra_config=True)
+        compose("train", overrides=shlex.split(override), return_hydra_config=True)
 
 
 def test_own_folder_trains_without_benchmarks(tmp_path, caplog):
@@ -202,3 +206,54 @@ def test_wrong_size_pretrained_generator_names_the_overrides(tmp_path):
     )
     model = instantiate(cfg_of("train", tmp_path, *base, *fixes).model, _convert_="all")
     assert model.generator.num_feat == 8
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "skip_bad_files=true",  # evaluation/cli_config.py
+        "test_dirs=[DIR]",
+        "data=benchmarks",
+        "generator=bicubic",  # evaluate.py
+        "+metric_args.niqe.crop_border=0",  # evaluate.yaml
+        "metric_args.ma.model_path=PATH",  # metrics/ma.py (model_path=)
+        "metric_args.lpips.backbone_path=PATH",
+        "data=benchmarks paths.data_dir=DIR data.download=true",
+    ],
+)
+def test_evaluate_suggested_overrides_compose(override):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        compose("evaluate", overrides=shlex.split(override), return_hydra_config=True)
+
+
+def test_train_on_own_folder_without_benchmarks_end_to_end(tmp_path, caplog):
+    """`train experiment=psnr_pretrain` on your own HR folder with no Set5/Set14 anywhere: the
+    run finishes and exports its generator (it used to stop in setup on the missing Set5)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from esrgan_lit.train import train
+
+    hr = images(tmp_path / "mine", n=3)
+    out = tmp_path / "run"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True, overrides=[
+            "experiment=psnr_pretrain", f"paths.data_dir={tmp_path / 'data'}",
+            f"data.train_sets.div2k.hr={hr}", "data.train_sets.div2k.lr=null", "trainer=cpu",
+            "logger=none", "model.generator.num_feat=8", "model.generator.num_block=1",
+            "model.generator.num_grow_ch=4", "data.batch_size=2", "data.gt_size=32",
+            "data.num_workers=0", "data.persistent_workers=false", "trainer.max_steps=2",
+            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+            "callbacks.progress_bar=null", "callbacks.model_summary=null",
+        ])  # fmt: skip
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.hydra.runtime.output_dir = str(out)
+    HydraConfig().set_config(cfg)
+    with caplog.at_level(logging.WARNING, logger="esrgan_lit.data.datamodule"):
+        _, objs = train(cfg)
+    assert objs["trainer"].global_step == 2 and (out / "generator.safetensors").is_file()
+    warned = [r for r in caplog.records if "optional validation data not found" in r.getMessage()]
+    assert len(warned) == 1
