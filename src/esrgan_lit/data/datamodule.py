@@ -258,7 +258,7 @@ class SRDataModule(L.LightningDataModule):
                     raise
                 skipped.append(f"{n} ({str(err).split('. To fix')[0]})")
                 del specs[n]
-        if skipped:
+        if skipped and self._rank_world()[0] == 0:  # once, not once per DDP rank
             log.warning(
                 "%s skipped: optional validation data not found; validation runs on the remaining "
                 "%d set(s). Fetch the benchmarks with data.download=true, or point "
