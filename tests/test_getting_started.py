@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "getting-started.md"
 
 
+def _max_steps(experiment: str) -> int:
+    path = ROOT / "conf" / "experiment" / f"{experiment}.yaml"
+    return int(yaml.safe_load(path.read_text())["trainer"]["max_steps"])
+
+
 def test_linked_first_from_readme_and_index():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
@@ -26,9 +31,11 @@ def test_gan_hours_follow_from_the_measured_h200_steps():
     steps = [float(m) for m in re.findall(r"\| Lightning Trainer \| \d+ \| ([\d.]+) \|", bench)]
     assert len(steps) == 2  # fp32, bf16-cl
     page = PAGE.read_text(encoding="utf-8")
+    gan_steps = _max_steps("esrgan")
+    assert f"| {gan_steps:,} |" in page
     for ms in steps:
-        hours = 400_000 * ms / 1000 / 3600
-        assert f"{ms} ms (measured) | {hours:.1f} h" in page, (ms, hours)
+        hours = gan_steps * ms / 1000 / 3600
+        assert f"{ms} ms = {1000 / ms:.1f} it/s (measured) | {hours:.1f} h" in page, (ms, hours)
 
 
 def test_psnr_range_follows_from_the_measured_phases():
@@ -44,8 +51,10 @@ def test_psnr_range_follows_from_the_measured_phases():
     low = phase["G fwd"] + phase["G bwd"]
     high = whole - sum(phase[k] for k in ("D fwd", "D bwd", "VGG fwd", "VGG bwd"))
     page = PAGE.read_text(encoding="utf-8")
-    assert f"{low:.0f}–{high:.0f} ms (derived" in page
-    assert f"{1e6 * low / 1000 / 3600:.0f}–{1e6 * high / 1000 / 3600:.0f} h" in page
+    assert f"{low:.0f}–{high:.0f} ms = {1000 / high:.1f}–{1000 / low:.1f} it/s (derived" in page
+    psnr_steps = _max_steps("psnr_pretrain")
+    assert f"| {psnr_steps:,} |" in page
+    assert f"{psnr_steps * low / 1000 / 3600:.0f}–{psnr_steps * high / 1000 / 3600:.0f} h" in page
 
 
 def test_div2k_size_is_the_archives_sum():
