@@ -257,3 +257,18 @@ def test_train_on_own_folder_without_benchmarks_end_to_end(tmp_path, caplog):
     assert objs["trainer"].global_step == 2 and (out / "generator.safetensors").is_file()
     warned = [r for r in caplog.records if "optional validation data not found" in r.getMessage()]
     assert len(warned) == 1
+
+
+def test_skipped_optional_sets_leave_names_and_loaders_aligned(tmp_path):
+    """Set5/Set14 absent, a set of your own present: names and loaders agree (the metrics
+    callback labels loader i with name i)."""
+    hr, val = images(tmp_path / "mine", n=3), images(tmp_path / "val", n=1)
+    dm = datamodule(
+        tmp_path / "data",
+        f"data.train_sets.div2k.hr={hr}",
+        "data.train_sets.div2k.lr=null",
+        f"+data.val_sets.mine.hr={val}",
+    )
+    dm.setup("fit")
+    assert dm.val_set_names == ["mine"] and len(dm.val_dataloader()) == 1
+    assert dm.test_set_names == ["mine"] and len(dm.test_dataloader()) == 1
