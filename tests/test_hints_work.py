@@ -212,7 +212,7 @@ def test_wrong_size_pretrained_generator_names_the_overrides(tmp_path):
     "override",
     [
         "skip_bad_files=true",  # evaluation/cli_config.py
-        "test_dirs=[DIR]",
+        "'test_dirs=[DIR1,DIR2]'",  # as the message writes it, shell-quoted
         "data=benchmarks",
         "generator=bicubic",  # evaluate.py
         "+metric_args.niqe.crop_border=0",  # evaluate.yaml

@@ -78,7 +78,7 @@ def eval_sets(cfg: DictConfig) -> tuple[list[EvalSet], dict[str, str]]:
         raise type(err)(msg) from None
     if not sets:
         raise ValueError(
-            "nothing to evaluate: give test_dirs=[DIR,...] (folders of HR images) or data=benchmarks"
+            "nothing to evaluate: give 'test_dirs=[DIR1,DIR2]' (folders of HR images) or data=benchmarks"
         )
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
