@@ -51,7 +51,21 @@ def load_method(generator: str, device: Any) -> tuple[Any, str]:
     hint = torchscript_hint(path)
     if hint:
         raise CheckpointError(f"generator={hint}")
-    return load_generator(path, device=str(device)), path.stem
+    return load_generator(path, device=str(device)), checkpoint_label(path)
+
+
+# File stems every run writes: a table of several runs would show one name for all of them.
+GENERIC_STEMS = frozenset({"generator", "last", "model", "best", "ema", "net_g"})
+
+
+def checkpoint_label(path: Path) -> str:
+    """The table label of a checkpoint: its file stem, or for the generic names a run writes
+    (``generator.safetensors``, ``checkpoints/last.ckpt``) the run directory's name, so
+    ``outputs/demo/psnr/generator.safetensors`` is "psnr", not "generator"."""
+    if path.stem not in GENERIC_STEMS:
+        return path.stem
+    run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return run.resolve().name or path.stem
 
 
 def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:

@@ -44,6 +44,7 @@ from esrgan_lit.evaluation.tradeoff_report import (
     plot_distortion,
     plot_tradeoff,
 )
+from esrgan_lit.run_summary import print_files_summary
 
 _SHORT = {"psnr_y": "PSNR-Y", "rmse": "RMSE"}
 _NO_AXIS = "none finite for every alpha (tradeoff.png plots PSNR-Y and RMSE against alpha)"
@@ -226,6 +227,7 @@ def tradeoff(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(config_path=str(config_dir()), config_name="tradeoff", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     tradeoff(cfg)
+    print_files_summary(output_dir(cfg))
 
 
 if __name__ == "__main__":

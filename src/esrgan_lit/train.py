@@ -36,6 +36,7 @@ from esrgan_lit.run_dir import (
     latest_checkpoint,
     refuse_fresh_run_over_checkpoints,
 )
+from esrgan_lit.run_summary import print_train_summary
 from esrgan_lit.utils.console import drop_wandb_anonymous, quiet_third_party
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,7 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the optimised metric for sweepers (optuna)."""
     with user_errors("esrgan-train"):
         metrics, _ = train(cfg)
+        print_train_summary(cfg)
         return metric_value(metrics, cfg.get("optimized_metric"))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -19,6 +20,9 @@ from lightning.pytorch.callbacks import Callback
 
 from esrgan_lit.utils.atomic import atomic_write_path
 from esrgan_lit.weights import save_generator
+from esrgan_lit.weights.errors import CheckpointError
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -107,7 +111,10 @@ class ExportOutputs(Callback):
         dst = self.output_dir / self.generator_file
         state = generator_weights(trainer, pl_module)
         clone = _clone_with(gen, state)
-        save_generator(clone, dst)
+        try:
+            save_generator(clone, dst)
+        except CheckpointError:  # not RRDBNet/SRResNet: its weights, and how to load them
+            save_any_generator(clone, dst)
         self._notify(trainer, pl_module, "generator", dst)
         return dst
 
@@ -120,6 +127,31 @@ class ExportOutputs(Callback):
         for cb in trainer.callbacks:
             if cb is not self and isinstance(cb, ExportListener):
                 cb.on_export(trainer, pl_module, event)
+
+
+def save_any_generator(module: Any, dst: Path) -> Path:
+    """A generator ``esrgan_lit.weights`` cannot describe (your own class): its state dict as
+    safetensors with the class path in the metadata, written atomically. ``load_generator``
+    cannot rebuild it; ``YourNet(...).load_state_dict(safetensors.torch.load_file(dst))`` can."""
+    from safetensors.torch import save_file
+
+    cls = type(module)
+    sd = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    with atomic_write_path(dst) as tmp:
+        save_file(
+            sd,
+            str(tmp),
+            metadata={"format": "state_dict", "class": f"{cls.__module__}.{cls.__qualname__}"},
+        )
+    log.warning(
+        "%s: %s is not a network esrgan_lit.weights knows (RRDBNet, SRResNet), so this file is "
+        "its plain state dict: load it with %s(...).load_state_dict(safetensors.torch."
+        "load_file(path)) and pass the module to esrgan_lit.inference.Upscaler",
+        dst,
+        cls.__qualname__,
+        cls.__qualname__,
+    )
+    return dst
 
 
 def _clone_with(module: Any, state: dict[str, Any]) -> Any:

@@ -35,16 +35,12 @@ from esrgan_lit.data.datasets import (
     train_collate,
 )
 from esrgan_lit.data.degrade import build_degrader
+from esrgan_lit.data.hints import missing_data_hint
 from esrgan_lit.data.pairs import Pair, build_pairs
 from esrgan_lit.data.samplers import ShardSampler, TrainSampler
 from esrgan_lit.data.sources import DataNotFoundError, open_source
 
 log = logging.getLogger(__name__)
-
-HOW_TO_GET_DATA = (
-    "To get the data: set data.download=true to fetch it from the official sites, point "
-    "data.{field} at your own copy, or use the built-in photos with data=sample."
-)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -225,15 +221,25 @@ class SRDataModule(L.LightningDataModule):
     def _pairs(self, name: str, spec: Any, field: str, min_size: int) -> list[Pair]:
         hp = self.cfg
         hr_path, lr_path = self._spec_paths(spec)
+        hr = lr = None
         try:
             hr = open_source(hr_path, what=f"{name}: HR folder", skip_bad_files=hp.skip_bad_files)
-            lr = None
             if lr_path:
                 lr = open_source(
                     lr_path, what=f"{name}: LR folder", skip_bad_files=hp.skip_bad_files
                 )
         except DataNotFoundError as err:
-            raise DataNotFoundError(f"{err}. {HOW_TO_GET_DATA.format(field=field)}") from None
+            lr_missing = hr is not None
+            hint = missing_data_hint(
+                field,
+                name,
+                spec,
+                lr_missing=lr_missing,
+                path=str(lr_path if lr_missing else hr_path),
+                data_dir=hp.data_dir or os.environ.get("ESRGAN_LIT_DATA_DIR", "data"),
+                downloads=hp.downloads,
+            )
+            raise DataNotFoundError(f"{err}. {hint}") from None
         return (
             build_pairs(
                 hr,
@@ -249,10 +255,27 @@ class SRDataModule(L.LightningDataModule):
         )
 
     def _eval_sets(self, specs: dict[str, Any], field: str) -> list[EvalDataset]:
-        return [
-            EvalDataset(self._pairs(n, s, f"{field}.{n}.hr", 0), scale=self.scale, name=n)
-            for n, s in specs.items()
-        ]
+        """The named sets; an absent one marked ``optional: true`` (the default Set5/Set14) is
+        dropped from ``specs`` with one warning, so training on your own data needs no benchmarks."""
+        sets, skipped = [], []
+        for n, s in list(specs.items()):
+            try:
+                sets.append(EvalDataset(self._pairs(n, s, field, 0), scale=self.scale, name=n))
+            except DataNotFoundError as err:
+                if not (isinstance(s, Mapping) and s.get("optional")):
+                    raise
+                skipped.append(f"{n} ({str(err).split('. To fix')[0]})")
+                del specs[n]
+        if skipped and self._rank_world()[0] == 0:  # once, not once per DDP rank
+            log.warning(
+                "%s skipped: optional validation data not found; validation runs on the remaining "
+                "%d set(s). Fetch the benchmarks with data.download=true, or point "
+                "data.%s.NAME.root=PATH at a copy.",
+                ", ".join(skipped),
+                len(sets),
+                field,
+            )
+        return sets
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.cfg
@@ -266,7 +289,7 @@ class SRDataModule(L.LightningDataModule):
             pairs = [
                 p
                 for n, s in self.train_specs.items()
-                for p in self._pairs(n, s, f"train_sets.{n}.hr", self.gt_size)
+                for p in self._pairs(n, s, "train_sets", self.gt_size)
             ]
             self.train_set = TrainDataset(
                 pairs,

@@ -22,6 +22,7 @@ def _config_sets(
     import hydra
 
     field = "test_sets" if data.get("test_sets") is not None else "val_sets"
+    _download(data)
     specs = OmegaConf.to_container(data.get(field) or {}, resolve=True)
     present, missing = present_sets(specs)  # type: ignore[arg-type]
     for name, reason in missing.items():
@@ -30,7 +31,8 @@ def _config_sets(
     if not present:
         raise FileNotFoundError(
             f"none of the sets in data.{field} is on disk ({'; '.join(missing.values())}); "
-            "set data.data_dir / paths.data_dir, data.download=true, or give test_dirs=[...]"
+            "point paths.data_dir=DIR at the folder holding benchmark/Set5 ..., fetch them with "
+            "data.download=true, or give 'test_dirs=[DIR]' (folders of HR images)"
         )
     data = data.copy()
     with open_dict(data):
@@ -39,6 +41,22 @@ def _config_sets(
         if skip_bad_files:
             data.skip_bad_files = True
     return datamodule_sets(hydra.utils.instantiate(data, _convert_="partial"))
+
+
+def _download(data: DictConfig) -> None:
+    """``data.download=true``: fetch the config's archives into ``data.data_dir`` first, as
+    training does in ``prepare_data`` (the evaluation never calls the data module's hooks)."""
+    if not data.get("download"):
+        return
+    from esrgan_lit.data.download import fetch_all
+
+    if not data.get("downloads"):
+        raise ValueError("data.download=true but data.downloads lists no archives")
+    fetch_all(
+        data.downloads,
+        str(data.get("data_dir") or "data"),
+        allow_unverified=bool(data.get("allow_unverified", False)),
+    )
 
 
 def eval_sets(cfg: DictConfig) -> tuple[list[EvalSet], dict[str, str]]:
@@ -60,7 +78,7 @@ def eval_sets(cfg: DictConfig) -> tuple[list[EvalSet], dict[str, str]]:
         raise type(err)(msg) from None
     if not sets:
         raise ValueError(
-            "nothing to evaluate: give test_dirs=[DIR,...] (folders of HR images) or data=benchmarks"
+            "nothing to evaluate: give 'test_dirs=[DIR1,DIR2]' (folders of HR images) or data=benchmarks"
         )
     names = [s.name for s in sets]
     if len(set(names)) != len(names):

@@ -30,6 +30,7 @@ from esrgan_lit.lit.fastpath import (
     is_fused,
     to_channels_last,
 )
+from esrgan_lit.lit.pretrained_hint import describe_mismatch
 from esrgan_lit.weights import load_generator, load_state_dict
 from esrgan_lit.weights.formats import translates_keys
 from esrgan_lit.weights.wandb_ref import resolve_wandb_ref
@@ -53,8 +54,8 @@ def load_pretrained_into(generator: nn.Module, path: str | os.PathLike[str]) -> 
     except RuntimeError as err:
         raise ValueError(
             f"model.pretrained_generator={path!r} does not fit the configured generator "
-            f"({generator.__class__.__name__}): {err}"
-        ) from err
+            f"({generator.__class__.__name__}): {describe_mismatch(generator, path, err)}"
+        ) from None
 
 
 def _dist_world() -> int:

@@ -67,7 +67,7 @@ def _unavailable(reason: str) -> PerceptualWeightsUnavailableError:
         f"place torchvision's file at {torchvision_cache_file()} (torchvision downloads it there "
         'on a connected machine: `python -c "from torchvision.models import VGG19_Weights; '
         'VGG19_Weights.IMAGENET1K_V1.get_state_dict()"`), or pass pretrained_path=/path/to/'
-        "vgg19.pth|.safetensors (in a Hydra config: the perceptual loss's pretrained_path field)."
+        "vgg19.pth|.safetensors (training: model.perceptual_loss.pretrained_path=PATH)."
     )
 
 
