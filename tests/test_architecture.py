@@ -21,6 +21,7 @@ PKG = ROOT / "src" / "esrgan_lit"
 LOW = {"archs", "weights", "ops", "losses", "metrics", "degradations", "utils", "imageio"}
 MIDDLE = {
     "config",
+    "run_summary",
     "data",
     "inference",
     "lit",
@@ -46,7 +47,6 @@ MAX_LINES = 400
 # Files already over the limit when the rule was written, with their length then: they may
 # shrink but not grow; a new file over the limit fails.
 LONG_FILES = {
-    "data/datamodule.py": 431,  # split after the h14/h12 merges
     "ops/imresize.py": 407,
 }
 

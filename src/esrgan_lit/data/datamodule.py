@@ -18,7 +18,6 @@ import os
 import random
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,9 +34,9 @@ from esrgan_lit.data.datasets import (
     train_collate,
 )
 from esrgan_lit.data.degrade import build_degrader
-from esrgan_lit.data.hints import missing_data_hint
-from esrgan_lit.data.pairs import Pair, build_pairs
+from esrgan_lit.data.pairs import Pair
 from esrgan_lit.data.samplers import ShardSampler, TrainSampler
+from esrgan_lit.data.set_specs import as_set_dict, plain, set_pairs, spec_hr, whole_number
 from esrgan_lit.data.sources import DataNotFoundError, open_source
 
 log = logging.getLogger(__name__)
@@ -49,36 +48,6 @@ def _worker_init(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
-
-
-def whole_number(key: str, value: Any, minimum: int = 1, optional: bool = False) -> int | None:
-    """``value`` as an int >= ``minimum``, or a ValueError naming ``data.<key>`` (checked in
-    ``__init__``: a bad value otherwise passes and crashes later inside a convolution)."""
-    if value is None and optional:
-        return None
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    ok = ok or (isinstance(value, float) and value.is_integer())
-    ok = ok or (isinstance(value, str) and value.strip().lstrip("+-").isdigit())
-    if not ok or int(value) < minimum:
-        raise ValueError(f"data.{key}={value!r}: must be a whole number >= {minimum}")
-    return int(value)
-
-
-def _as_dict(sets: Any) -> dict[str, Any]:
-    if sets is None:
-        return {}
-    if isinstance(sets, (str, os.PathLike)):
-        return {Path(sets).name: sets}
-    if isinstance(sets, Mapping):
-        if "hr" in sets or "root" in sets:  # a single spec
-            name = Path(str(sets.get("hr") or sets.get("root"))).name
-            return {name: sets}
-        return {str(k): v for k, v in sets.items() if v is not None}
-    return {
-        Path(str(s if isinstance(s, (str, os.PathLike)) else s.get("hr") or s.get("root"))).name
-        + (f"_{i}" if i else ""): s
-        for i, s in enumerate(sets)
-    }
 
 
 class SRDataModule(L.LightningDataModule):
@@ -139,14 +108,14 @@ class SRDataModule(L.LightningDataModule):
             raise ValueError(f"data.gt_size={gt_size} must be a multiple of scale {scale}")
         # plain containers only (no DictConfig): nothing of ours in a checkpoint needs unpickling
         # beyond ints, so checkpoints load with weights_only=True
-        args = {k: _plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
+        args = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
         self.cfg = SimpleNamespace(**args)
         self.scale, self.gt_size, self.batch_size = int(scale), int(gt_size), int(batch_size)
         self.num_workers = int(num_workers)
-        self.train_specs = _as_dict(self.cfg.train_sets)
-        self.val_specs = _as_dict(self.cfg.val_sets)
-        self.test_specs = _as_dict(self.cfg.test_sets) if test_sets is not None else None
-        self.predict_specs = _as_dict(self.cfg.predict_sets)
+        self.train_specs = as_set_dict(self.cfg.train_sets)
+        self.val_specs = as_set_dict(self.cfg.val_sets)
+        self.test_specs = as_set_dict(self.cfg.test_sets) if test_sets is not None else None
+        self.predict_specs = as_set_dict(self.cfg.predict_sets)
         self.train_set: TrainDataset | None = None
         self.val_sets: list[EvalDataset] = []
         self.test_sets: list[EvalDataset] = []
@@ -204,54 +173,18 @@ class SRDataModule(L.LightningDataModule):
             root = hp.data_dir or os.environ.get("ESRGAN_LIT_DATA_DIR", "data")
             fetch_all(hp.downloads, root, allow_unverified=hp.allow_unverified)
 
-    def _spec_paths(self, spec: Any) -> tuple[str, str | None]:
-        if isinstance(spec, (str, os.PathLike)):
-            return str(spec), None
-        spec = dict(spec)
-        if spec.get("hr"):
-            return str(spec["hr"]), (str(spec["lr"]) if spec.get("lr") else None)
-        root = Path(os.path.expanduser(str(spec.get("root") or "")))
-        if not str(spec.get("root") or ""):
-            raise ValueError(f"data set spec needs 'hr' or 'root': {spec!r}")
-        if (root / "HR").is_dir():
-            lr = root / "LR_bicubic" / f"X{self.scale}"
-            return str(root / "HR"), (str(lr) if lr.is_dir() else spec.get("lr"))
-        return str(root), (str(spec["lr"]) if spec.get("lr") else None)
-
     def _pairs(self, name: str, spec: Any, field: str, min_size: int) -> list[Pair]:
         hp = self.cfg
-        hr_path, lr_path = self._spec_paths(spec)
-        hr = lr = None
-        try:
-            hr = open_source(hr_path, what=f"{name}: HR folder", skip_bad_files=hp.skip_bad_files)
-            if lr_path:
-                lr = open_source(
-                    lr_path, what=f"{name}: LR folder", skip_bad_files=hp.skip_bad_files
-                )
-        except DataNotFoundError as err:
-            lr_missing = hr is not None
-            hint = missing_data_hint(
-                field,
-                name,
-                spec,
-                lr_missing=lr_missing,
-                path=str(lr_path if lr_missing else hr_path),
-                data_dir=hp.data_dir or os.environ.get("ESRGAN_LIT_DATA_DIR", "data"),
-                downloads=hp.downloads,
-            )
-            raise DataNotFoundError(f"{err}. {hint}") from None
-        return (
-            build_pairs(
-                hr,
-                lr,
-                scale=self.scale,
-                min_size=min_size,
-                deep=hp.check_files == "full",
-                skip_bad_files=hp.skip_bad_files,
-                what=f"data set {name!r}",
-            )
-            if hp.check_files != "none"
-            else _unchecked_pairs(hr, lr, self.scale)
+        return set_pairs(
+            name,
+            spec,
+            field,
+            scale=self.scale,
+            min_size=min_size,
+            check_files=hp.check_files,
+            skip_bad_files=hp.skip_bad_files,
+            data_dir=hp.data_dir or os.environ.get("ESRGAN_LIT_DATA_DIR", "data"),
+            downloads=hp.downloads,
         )
 
     def _eval_sets(self, specs: dict[str, Any], field: str) -> list[EvalDataset]:
@@ -311,7 +244,7 @@ class SRDataModule(L.LightningDataModule):
                 self.test_sets = self._eval_sets(self.test_specs, "test_sets")
         if stage in (None, "predict") and not self.predict_datasets:
             self.predict_datasets = [
-                PredictDataset(open_source(_spec_hr(s), what=f"{n}: input folder"))
+                PredictDataset(open_source(spec_hr(s), what=f"{n}: input folder"))
                 for n, s in self.predict_specs.items()
             ]
 
@@ -441,35 +374,3 @@ class SRDataModule(L.LightningDataModule):
             self._sampler.resume(**resume)
         else:
             self._pending_resume = resume
-
-
-def _plain(value: Any) -> Any:
-    """OmegaConf containers (as Hydra passes them) -> dict/list, recursively."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-    except ImportError:  # pragma: no cover - omegaconf is a core dependency
-        return value
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
-def _spec_hr(spec: Any) -> str:
-    if isinstance(spec, (str, os.PathLike)):
-        return str(spec)
-    return str(spec.get("hr") or spec.get("root") or spec.get("lr"))
-
-
-def _unchecked_pairs(hr: Any, lr: Any, scale: int) -> list[Pair]:
-    """``check_files: none``: pair by name only; sizes are checked when each image is read."""
-    from esrgan_lit.data.pairs import _lr_lookup
-
-    table = _lr_lookup(lr.keys(), scale) if lr is not None else {}
-    pairs = []
-    hr_keys = hr.keys()
-    for key in hr_keys:
-        lr_key = table.get(key) if lr is not None else None
-        if lr is not None and lr_key is None:
-            raise DataNotFoundError(f"{hr.describe(key)}: no LR image for it in {lr.root}")
-        pairs.append(Pair(hr, key, lr, lr_key, 0, 0, 3))
-    return pairs
