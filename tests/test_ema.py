@@ -129,3 +129,18 @@ def test_shadow_starts_from_pretrained_generator(tmp_path) -> None:
     ema.on_fit_start(None, m)
     for k, v in pre.state_dict().items():
         assert torch.equal(ema.shadow[k], v), k
+    # no random initialisation to forget: the fixed decay from the first update
+    assert ema.current_decay() == ema.decay == 0.999
+
+
+def test_warmup_kept_for_random_init_and_on_resume(tmp_path) -> None:
+    m = PSNRModule(
+        RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), functools.partial(torch.optim.Adam)
+    )
+    ema = GeneratorEMA()
+    ema.on_fit_start(None, m)
+    assert ema.current_decay() == pytest.approx(0.1)
+    resumed = GeneratorEMA()  # a resumed run keeps the schedule it was saved with
+    resumed.load_state_dict(ema.state_dict() | {"num_updates": 8})
+    resumed.on_fit_start(None, m)
+    assert resumed.warmup and resumed.current_decay() == pytest.approx(0.5)

@@ -29,7 +29,9 @@ class GeneratorEMA(Callback):
     ``0.999**n`` of the random initialisation (74 % after 300 updates), so short runs export and
     validate a blend dominated by noise; the warm-up ramps the memory up with the run (0.1 at the
     first update, 0.5 after 8, 0.9 after 80, 0.99 after 890) and reaches ``decay`` = 0.999 after
-    ~8990 updates, leaving long runs unchanged. ``warmup=False`` gives the plain fixed decay.
+    ~8990 updates, leaving long runs unchanged. ``warmup=False`` gives the plain fixed decay,
+    and so does a fit whose generator was loaded from ``model.pretrained_generator`` (there is
+    no random initialisation to forget).
     """
 
     def __init__(self, decay: float = 0.999, update_every: int = 1, warmup: bool = True) -> None:
@@ -73,7 +75,14 @@ class GeneratorEMA(Callback):
         return min(self.decay, (1.0 + n) / (10.0 + n))
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        fresh = self.shadow is None and self._pending is None and self.num_updates == 0
         self._ensure_shadow(pl_module)
+        if fresh and self.warmup and getattr(pl_module, "generator_pretrained", False):
+            # The warm-up only forgets a random initialisation. A shadow that starts from
+            # model.pretrained_generator has none: it averages with the fixed decay from the
+            # first update (as BasicSR's GAN stage), so a short fine-tune stays near the
+            # pretrained weights instead of following the first noisy GAN steps.
+            self.warmup = False
 
     @torch.no_grad()
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -100,6 +100,7 @@ class SRModule(L.LightningModule):
         self.generator = generator
         if pretrained_generator:
             load_pretrained_into(self.generator, pretrained_generator)
+        self.generator_pretrained = bool(pretrained_generator)  # the EMA skips its warm-up
         self.grad_clip = grad_clip
         self.max_nonfinite_steps = max_nonfinite_steps
         self.nonfinite_in_a_row = 0
