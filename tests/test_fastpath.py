@@ -130,7 +130,7 @@ def test_sync_free_guard_skips_on_device_then_stops(tmp_path):
     with pytest.raises(NonFiniteStepsError, match="3 iterations in a row"):
         fit(m, 10, tmp_path, nan=True)
     assert m.fast.sync_free and is_fused(m.optimizers().optimizer)
-    assert m.nonfinite_total == 3 and m._found == {}
+    assert m.nonfinite_total == 3 and m._guard_outcome is None
     for k, v in m.generator.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed by a non-finite step"
     state = m.optimizers().optimizer.state_dict()["state"]

@@ -5,7 +5,7 @@ under DDP every rank adds its own unpadded share (``ShardSampler``: no sample re
 padding ``DistributedSampler``) and ``compute`` gives the single-process value. Every configured
 set is computed on every rank, also where the rank's share is empty (a set smaller than the
 number of processes): ``compute`` is collective, and an empty share adds zero to sum and count.
-PSNR/SSIM are cheap; LPIPS and NIQE are opt-in (and skipped with a note when unavailable).
+PSNR/SSIM are cheap; LPIPS, NIQE, Ma and PI are opt-in (and skipped with a note when unavailable).
 """
 
 from __future__ import annotations
@@ -19,30 +19,21 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics import Metric
 
-_BUILDERS = {
-    "psnr_y": ("PSNR", {"test_y_channel": True}),
-    "ssim_y": ("SSIM", {"test_y_channel": True}),
-    "psnr_rgb": ("PSNR", {"test_y_channel": False}),
-    "rmse": ("RMSE", {}),
-    "lpips": ("LPIPS", {}),
-    "niqe": ("NIQE", {}),
-}
-_NO_REFERENCE = {"niqe"}
+from esrgan_lit.metrics import MetricUnavailableError
+from esrgan_lit.metrics.registry import METRICS, metric_spec
+from esrgan_lit.metrics.registry import build_metric as registry_build
+
+# Validation LPIPS scores the whole image (its class default), as it always has; every other
+# metric shaves ``crop_border``. The names, classes and options live in the metric registry.
+_VALIDATION_OPTIONS: dict[str, dict[str, Any]] = {"lpips": {"crop_border": 0}}
 
 
 def build_metric(name: str, crop_border: int) -> Metric:
-    """One metric by its log name; raises ``MetricUnavailableError`` when its weights are absent."""
-    import esrgan_lit.metrics as M
-
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown validation metric {name!r}; expected one of {sorted(_BUILDERS)}")
-    cls_name, kwargs = _BUILDERS[name]
-    cls = getattr(M, cls_name)
-    if name in ("lpips",):
-        return cls(**kwargs)
-    return (
-        cls(crop_border=crop_border, **kwargs) if name != "niqe" else cls(crop_border=crop_border)
-    )
+    """One validation metric by its log name; raises ``MetricUnavailableError`` when its weights
+    are absent, ``ValueError`` for a name the registry does not know."""
+    if name not in METRICS:
+        raise ValueError(f"unknown validation metric {name!r}; expected one of {sorted(METRICS)}")
+    return registry_build(name, crop_border, _VALIDATION_OPTIONS.get(name))
 
 
 def set_names(trainer: L.Trainer, stage: str, count: int) -> list[str]:
@@ -73,8 +64,6 @@ class SRMetrics(Callback):
 
     def _set_metrics(self, set_name: str, device: torch.device) -> dict[str, Metric]:
         if set_name not in self._metrics:
-            from esrgan_lit.metrics import MetricUnavailableError
-
             built: dict[str, Metric] = {}
             for name in self.metric_names:
                 if name in self._unavailable:
@@ -99,10 +88,10 @@ class SRMetrics(Callback):
         name = self._stage_sets(trainer, stage)[dataloader_idx]
         sr, gt = outputs["sr"].float(), outputs["gt"].float()
         for metric_name, metric in self._set_metrics(name, pl_module.device).items():
-            if metric_name in _NO_REFERENCE:
-                metric.update(sr)
-            else:
+            if metric_spec(metric_name).full_reference:
                 metric.update(sr, gt)
+            else:
+                metric.update(sr)
 
     def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Compute every set on every rank, in one order (``compute`` is collective).

@@ -20,7 +20,8 @@ import lightning as L
 from omegaconf import OmegaConf
 
 from esrgan_lit.callbacks.export import ExportEvent
-from esrgan_lit.callbacks.wandb_summary import _lower_is_better, _wandb_runs
+from esrgan_lit.callbacks.wandb_summary import _wandb_runs
+from esrgan_lit.metrics.registry import lower_is_better
 from esrgan_lit.weights.wandb_ref import GENERATOR_FILE, artifact_name, is_wandb_ref
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class WandbModelArtifacts(L.Callback):
 
     def _direction_lower(self) -> bool:
         if self.mode == "auto":
-            return _lower_is_better(str(self.monitor))
+            return lower_is_better(str(self.monitor))
         return self.mode == "min"
 
     def _improves(self, value: float | None, old: float | None) -> bool:

@@ -11,18 +11,14 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
-from esrgan_lit.evaluation.suite import LOWER_IS_BETTER
-
-
-def _lower_is_better(key: str) -> bool:
-    """``val/<Set>/<metric>``: LPIPS, NIQE, PI, RMSE go down; PSNR, SSIM, Ma go up."""
-    return key.rsplit("/", 1)[-1] in LOWER_IS_BETTER
+from esrgan_lit.metrics.registry import lower_is_better
 
 
 def better(name: str, new: float, old: float | None) -> bool:
     if old is None or old != old:  # none yet, or NaN
         return new == new
-    return new < old if _lower_is_better(name) else new > old
+    # the metric classes' own direction (LPIPS, NIQE, PI, RMSE down; PSNR, SSIM, Ma up)
+    return new < old if lower_is_better(name) else new > old
 
 
 class WandbBestSummary(L.Callback):
@@ -48,7 +44,7 @@ class WandbBestSummary(L.Callback):
         for run in _wandb_runs(trainer):
             for key in changed:
                 if key not in self._defined:  # the native per-metric summary, too
-                    run.define_metric(key, summary="min" if _lower_is_better(key) else "max")
+                    run.define_metric(key, summary="min" if lower_is_better(key) else "max")
             run.summary.update({f"best/{k}": v for k, v in changed.items()})
             run.summary["best/step"] = trainer.global_step
         self._defined |= set(changed)

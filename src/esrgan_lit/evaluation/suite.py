@@ -1,4 +1,4 @@
-"""The metric columns of an evaluation, built from ``esrgan_lit.metrics``.
+"""The metric columns of an evaluation, built from ``esrgan_lit.metrics.registry``.
 
 Each column is scored per image (for ``per_image.csv``) and per set by the metric classes
 themselves: per-image states are kept and merged (``Metric.merge_state``), so a set's RMSE is
@@ -19,30 +19,12 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from esrgan_lit.metrics import MetricUnavailableError
+from esrgan_lit.metrics.registry import build_metric, metric_spec
+
+# The evaluation's columns, in report order (a subset of the registry's names: metrics.json
+# and the CSVs keep exactly these columns).
 METRIC_KEYS: tuple[str, ...] = ("psnr_y", "ssim_y", "rmse", "niqe", "lpips", "ma", "pi")
-FULL_REFERENCE = {"psnr_y", "ssim_y", "rmse", "lpips"}
-LOWER_IS_BETTER = {"rmse", "niqe", "lpips", "pi"}
-
-
-def _build(key: str, crop_border: int, args: Mapping[str, Any]) -> Metric:
-    from esrgan_lit import metrics as m
-
-    kwargs = {"crop_border": crop_border, **args}
-    if key == "psnr_y":
-        return m.PSNR(test_y_channel=True, **kwargs)
-    if key == "ssim_y":
-        return m.SSIM(test_y_channel=True, **kwargs)
-    if key == "rmse":
-        return m.RMSE(**kwargs)
-    if key == "niqe":
-        return m.NIQE(**kwargs)
-    if key == "lpips":
-        return m.LPIPS(**kwargs)
-    if key == "ma":
-        return m.MaScore(**kwargs)
-    if key == "pi":
-        return m.PerceptualIndex(**kwargs)
-    raise ValueError(f"unknown metric {key!r}; expected some of {list(METRIC_KEYS)}")
 
 
 def _clone_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -122,21 +104,19 @@ class MetricSuite:
         self.keys = keys
         self.unavailable: dict[str, str] = {}
         self.columns: list[Column] = []
-        from esrgan_lit.metrics import MetricUnavailableError
-
         built: dict[str, Metric] = {}
         for key in keys:
             if key == "ma" and "pi" in keys:
                 continue  # PerceptualIndex computes Ma on the way: don't run the forests twice
             try:
-                built[key] = _build(key, crop_border, metric_args.get(key, {})).to(device)
+                built[key] = build_metric(key, crop_border, metric_args.get(key)).to(device)
             except MetricUnavailableError as err:
                 self.unavailable[key] = str(err).splitlines()[0]
                 if key == "pi" and "ma" in keys:
                     self.unavailable["ma"] = self.unavailable["pi"]
         for key, metric in built.items():
             cols = ("pi", "ma") if key == "pi" and "ma" in keys else (key,)
-            self.columns.append(Column(cols, metric, key in FULL_REFERENCE))
+            self.columns.append(Column(cols, metric, metric_spec(key).full_reference))
 
     def score(self, sr: Tensor, gt: Tensor, name: str = "") -> dict[str, float | None]:
         """Every requested key for one image (unavailable ones ``None``)."""

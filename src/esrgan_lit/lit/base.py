@@ -10,10 +10,9 @@ live in :mod:`esrgan_lit.lit.fastpath`; on CPU they default to off, so CPU runs 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -23,6 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from esrgan_lit.lit.compat import uncounted_step
 from esrgan_lit.lit.fastpath import (
     FastPath,
     ScalarReadback,
@@ -34,6 +34,16 @@ from esrgan_lit.lit.pretrained_hint import describe_mismatch
 from esrgan_lit.weights import load_generator, load_state_dict
 from esrgan_lit.weights.formats import translates_keys
 from esrgan_lit.weights.wandb_ref import resolve_wandb_ref
+
+
+@dataclass
+class StepOutcome:
+    """What the step guard saw in one optimiser step (``SRModule.step_optimizer``)."""
+
+    name: str  # "g" or "d": the log name of the network
+    grad_norm: Tensor | None = None  # None: no parameter had a gradient
+    skipped: bool = False  # non-finite: the gradients were dropped, the update skipped
+    found_inf: Tensor | None = None  # sync-free guard: the on-device flag the fused optimiser read
 
 
 class NonFiniteStepsError(FloatingPointError):
@@ -105,9 +115,7 @@ class SRModule(L.LightningModule):
         self.max_nonfinite_steps = max_nonfinite_steps
         self.nonfinite_in_a_row = 0
         self.nonfinite_total = 0
-        self._step_params: dict[int, tuple[str, list[nn.Parameter]]] = {}
-        self._grad_norms: dict[str, Tensor] = {}
-        self._skipped: set[str] = set()
+        self._guard_outcome: StepOutcome | None = None  # the step_optimizer call in progress
         self._fast_request = {
             "channels_last": channels_last,
             "sync_free": sync_free,
@@ -119,7 +127,6 @@ class SRModule(L.LightningModule):
         self._readback = ScalarReadback()
         self._log_buffer: dict[str, Any] = {}
         self._log_meta: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
-        self._found: dict[str, Tensor] = {}
         self._nf_dev: Tensor | None = None  # [in a row, total] on the device (sync-free guard)
 
     # ----------------------------------------------------------------- inference
@@ -213,15 +220,34 @@ class SRModule(L.LightningModule):
                 "esrgan_lit.lit.ddp.GANDDPStrategy) instead of strategy='ddp'."
             )
 
-    def register_step_params(self, optimizer: Any, name: str, module: nn.Module) -> None:
-        """Tell the step guard which parameters ``optimizer`` updates (and their log name)."""
-        opt = getattr(optimizer, "optimizer", optimizer)
-        self._step_params[id(opt)] = (name, list(module.parameters()))
+    def step_optimizer(self, optimizer: Any, name: str, *, counted: bool = True) -> StepOutcome:
+        """``optimizer.step()`` through the step guard; returns what the guard saw.
+
+        Lightning runs :meth:`on_before_optimizer_step` inside ``step()``, after backward and
+        after fp16 unscaling; that is where the guard (DDP mean, clip, non-finite check) must
+        run, and it reports back to this call. ``counted=False``: the step does not advance
+        ``trainer.global_step`` (one GAN iteration is one step, #17958).
+        """
+        self._guard_outcome = StepOutcome(name)
+        try:
+            if counted:
+                optimizer.step()
+            else:
+                with uncounted_step(optimizer):
+                    optimizer.step()
+            return self._guard_outcome
+        finally:
+            self._guard_outcome = None
 
     def on_before_optimizer_step(self, optimizer: Any) -> None:
-        """Runs after backward (and fp16 unscaling): sync DDP grads, clip, guard against NaN."""
-        name, params = self._step_params[id(optimizer)]
-        params = [p for p in params if p.grad is not None]
+        """The step guard: sync DDP grads, clip, guard against NaN (see :meth:`step_optimizer`)."""
+        outcome = self._guard_outcome
+        if outcome is None:
+            raise RuntimeError(
+                "an optimiser stepped outside SRModule.step_optimizer: call "
+                "self.step_optimizer(opt, name) so the step guard runs"
+            )
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         average_gradients(params)
         if not params:
             return
@@ -229,53 +255,42 @@ class SRModule(L.LightningModule):
             norm = nn.utils.clip_grad_norm_(params, self.grad_clip, error_if_nonfinite=False)
         else:  # the norm only: no multiplication of every gradient by 1
             norm = nn.utils.get_total_norm([p.grad for p in params])
-        self._grad_norms[name] = norm.detach()
+        outcome.grad_norm = norm.detach()
         if self.fast.sync_free and is_fused(optimizer) and not self._fp16_scaler():
             # on the device: the fused optimiser skips its update where found_inf is 1
             found = (~torch.isfinite(norm)).to(torch.float32).reshape(())
-            optimizer.found_inf = found
-            self._found[name] = found
+            optimizer.found_inf = outcome.found_inf = found
             return
         if not torch.isfinite(norm):
             for p in params:  # Adam skips parameters without a gradient: the step is skipped
                 p.grad = None
-            self._skipped.add(name)
+            outcome.skipped = True
 
-    @contextlib.contextmanager
-    def uncounted_step(self, optimizer: Any) -> Iterator[None]:
-        """Step ``optimizer`` without advancing ``trainer.global_step`` (#17958)."""
-        before, after = optimizer._on_before_step, optimizer._on_after_step
-        optimizer._on_before_step = optimizer._on_after_step = _noop
-        try:
-            yield
-        finally:
-            optimizer._on_before_step, optimizer._on_after_step = before, after
-
-    def finish_iteration(self, schedulers: list[Any]) -> None:
-        """Step every scheduler once, log grad norms, and apply the non-finite guard."""
+    def finish_iteration(self, schedulers: list[Any], steps: list[StepOutcome]) -> None:
+        """Step every scheduler once, log the steps' grad norms, apply the non-finite guard."""
         for sch in schedulers:
             sch.step()
-        for name, norm in self._grad_norms.items():
-            self.log(f"train/grad_norm_{name}", norm, on_step=True, on_epoch=False)
-        self._grad_norms.clear()
-        if self._found:  # sync-free guard: counters stay on the device, read back later
-            flags = list(self._found.values())
-            if self._skipped:  # a non-fused optimiser in the same iteration took the sync guard
+        for step in steps:
+            if step.grad_norm is not None:
+                self.log(
+                    f"train/grad_norm_{step.name}", step.grad_norm, on_step=True, on_epoch=False
+                )
+        flags = [s.found_inf for s in steps if s.found_inf is not None]
+        skipped = any(s.skipped for s in steps)
+        if flags:  # sync-free guard: counters stay on the device, read back later
+            if skipped:  # a non-fused optimiser in the same iteration took the sync guard
                 flags.append(torch.ones_like(flags[0]))
-            skipped = torch.stack(flags).amax()
-            self._found.clear()
-            self._skipped.clear()
+            skipped_dev = torch.stack(flags).amax()
             if self._nf_dev is None:
                 start = [float(self.nonfinite_in_a_row), float(self.nonfinite_total)]
-                self._nf_dev = torch.tensor(start, device=skipped.device)
+                self._nf_dev = torch.tensor(start, device=skipped_dev.device)
             run, total = self._nf_dev.unbind()
-            self._nf_dev = torch.stack([(run + 1) * skipped, total + skipped])
+            self._nf_dev = torch.stack([(run + 1) * skipped_dev, total + skipped_dev])
             return
-        if self._skipped:
+        if skipped:
             self.nonfinite_in_a_row += 1
             self.nonfinite_total += 1
             self.log("train/skipped_steps", float(self.nonfinite_total), on_step=True)
-            self._skipped.clear()
             self._raise_if_too_many()
         else:
             self.nonfinite_in_a_row = 0
@@ -322,10 +337,6 @@ class SRModule(L.LightningModule):
                 torch.cuda.set_rng_state_all(rng["cuda"])
         self.nonfinite_in_a_row, self.nonfinite_total = checkpoint.get("nonfinite", [0, 0])
         self._nf_dev = None
-
-
-def _noop() -> None:
-    return None
 
 
 def _as_tuple(x: Any) -> Any:

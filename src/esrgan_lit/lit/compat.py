@@ -23,6 +23,7 @@ from torch import nn
 
 # The Lightning release every shim below was written and tested against (pyproject: lightning>=2.4).
 WRITTEN_AGAINST = "2.6.6"
+_STEP_HOOKS = ("_on_before_step", "_on_after_step")
 
 
 def fits_in_worker_processes(trainer: L.Trainer) -> bool:
@@ -70,10 +71,20 @@ def uncounted_step(optimizer: Any) -> Iterator[None]:
 
     Private: ``LightningOptimizer._on_before_step`` / ``_on_after_step``, the callables
     ``LightningOptimizer.step`` runs around the step (the loop's step counter lives there).
+    Raises a clear error when Lightning no longer has them.
     """
-    before, after = optimizer._on_before_step, optimizer._on_after_step
-    optimizer._on_before_step = optimizer._on_after_step = _noop
+    missing = [h for h in _STEP_HOOKS if not callable(getattr(optimizer, h, None))]
+    if missing:
+        raise RuntimeError(
+            f"{type(optimizer).__name__} has no {missing}: the uncounted GAN step relies on "
+            f"LightningOptimizer's private step hooks (written against Lightning "
+            f"{WRITTEN_AGAINST}); update esrgan_lit.lit.compat.uncounted_step."
+        )
+    saved = [getattr(optimizer, h) for h in _STEP_HOOKS]
+    for h in _STEP_HOOKS:
+        setattr(optimizer, h, _noop)
     try:
         yield
     finally:
-        optimizer._on_before_step, optimizer._on_after_step = before, after
+        for h, fn in zip(_STEP_HOOKS, saved):
+            setattr(optimizer, h, fn)

@@ -72,8 +72,6 @@ class ESRGANModule(SRModule):
         make_g, make_d = self.optimizer_factories
         opt_g = build_optimizer(make_g, self.generator.parameters(), self.device)
         opt_d = build_optimizer(make_d, self.discriminator.parameters(), self.device)
-        self.register_step_params(opt_g, "g", self.generator)
-        self.register_step_params(opt_d, "d", self.discriminator)
         scheds = [
             f(optimizer=o)
             for f, o in zip(self.scheduler_factories, (opt_g, opt_d))
@@ -87,6 +85,12 @@ class ESRGANModule(SRModule):
         return torch.autocast(device_type=device.type, enabled=False)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """One GAN iteration, top to bottom: G step, D step, then schedulers and NaN guard.
+
+        During the D warm-up (``global_step < d_warmup_iters``) there is no G step and the D
+        step is the iteration's counted step; afterwards G's step counts and D's does not, so
+        ``global_step`` counts iterations (#17958).
+        """
         opt_g, opt_d = self.optimizers()
         scheds = self.lr_schedulers() or []
         lq, gt = batch["lq"], batch["gt"]
@@ -95,17 +99,33 @@ class ESRGANModule(SRModule):
         self.log_lr(opt_d, "d")
         with torch.set_grad_enabled(not warmup):  # D warm-up uses only sr.detach(): no graph
             sr = self.generator(lq)
+        steps = []
+
+        # 1. generator step (counted), D frozen by toggle_optimizer
         fake_pred_g: Tensor | None = None
         if not warmup:
+            self.toggle_optimizer(opt_g)
             # Real-ESRGAN: pixel + perceptual terms against the USM GT when the data gives one
-            fake_pred_g = self._generator_step(opt_g, sr, gt, batch.get("gt_usm"))
-        self._discriminator_step(opt_d, sr.detach(), gt, fake_pred_g, counted=warmup)
-        self.finish_iteration(scheds if isinstance(scheds, list) else [scheds])
+            l_g, fake_pred_g = self._generator_loss(sr, gt, batch.get("gt_usm"))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(l_g)
+            steps.append(self.step_optimizer(opt_g, "g"))
+            self.untoggle_optimizer(opt_g)
 
-    def _generator_step(
-        self, opt_g: Any, sr: Tensor, gt: Tensor, gt_usm: Tensor | None = None
-    ) -> Tensor:
-        self.toggle_optimizer(opt_g)
+        # 2. discriminator step on sr.detach(), G frozen; uncounted unless it is the only step
+        self.toggle_optimizer(opt_d)
+        opt_d.zero_grad(set_to_none=True)
+        self._discriminator_backward(sr.detach(), gt, fake_pred_g)
+        steps.append(self.step_optimizer(opt_d, "d", counted=warmup))
+        self.untoggle_optimizer(opt_d)
+
+        # 3. bookkeeping: schedulers once per iteration, grad norms, the non-finite guard
+        self.finish_iteration(scheds if isinstance(scheds, list) else [scheds], steps)
+
+    def _generator_loss(
+        self, sr: Tensor, gt: Tensor, gt_usm: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Total G loss (logged by term) and D's detached prediction on ``sr`` for D's step."""
         fake_pred = self.discriminator(sr)
         real_pred = self.discriminator(gt).detach() if self.gan_loss.relativistic else None
         with self._f32(sr.device):
@@ -120,22 +140,17 @@ class ESRGANModule(SRModule):
                 l_percep = self.perceptual_loss(sr32, target)
                 total = total + self.perceptual_weight * l_percep
                 self.log("train/l_percep", l_percep.detach(), on_step=True, on_epoch=False)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(total)
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
         self.log("train/l_pix", l_pix.detach(), on_step=True, on_epoch=False)
         self.log("train/l_gan", l_gan.detach(), on_step=True, on_epoch=False)
         self.log("train/l_g_total", total.detach(), prog_bar=True, on_step=True, on_epoch=False)
-        return fake_pred.detach()
+        return total, fake_pred.detach()
 
-    def _discriminator_step(
-        self, opt_d: Any, sr: Tensor, gt: Tensor, fake_pred: Tensor | None, *, counted: bool
-    ) -> None:
-        # Two backward halves (real, then fake) as the official code does: BatchNorm in D sees
-        # one kind of batch per forward, and each half detaches the other side's predictions.
-        self.toggle_optimizer(opt_d)
-        opt_d.zero_grad(set_to_none=True)
+    def _discriminator_backward(self, sr: Tensor, gt: Tensor, fake_pred: Tensor | None) -> None:
+        """D's loss in two backward halves (real, then fake), as the official code does.
+
+        BatchNorm in D sees one kind of batch per forward, and each half detaches the other
+        side's predictions; ``fake_pred`` is G's step's D prediction (recomputed in warm-up).
+        """
         if fake_pred is None and self.gan_loss.relativistic:
             with torch.no_grad():
                 fake_pred = self.discriminator(sr)
@@ -151,12 +166,6 @@ class ESRGANModule(SRModule):
                 fake_pred_d.float(), real_pred.detach().float()
             )
         self.manual_backward(l_d_fake)
-        if counted:
-            opt_d.step()
-        else:
-            with self.uncounted_step(opt_d):
-                opt_d.step()
-        self.untoggle_optimizer(opt_d)
         self.log("train/l_d_real", l_d_real.detach(), on_step=True, on_epoch=False)
         self.log("train/l_d_fake", l_d_fake.detach(), on_step=True, on_epoch=False)
         self.log("train/d_real", real_pred.detach().float().mean(), on_step=True, on_epoch=False)

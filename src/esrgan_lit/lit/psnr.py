@@ -44,12 +44,12 @@ class PSNRModule(SRModule):
 
     def configure_optimizers(self) -> Any:
         opt = build_optimizer(self.optimizer_factory, self.generator.parameters(), self.device)
-        self.register_step_params(opt, "g", self.generator)
         if self.scheduler_factory is None:
             return opt
         return {"optimizer": opt, "lr_scheduler": self.scheduler_factory(optimizer=opt)}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """Forward, L1, backward, guarded step, then schedulers and the non-finite guard."""
         opt = self.optimizers()
         sch = self.lr_schedulers()
         self.log_lr(opt, "g")
@@ -60,6 +60,6 @@ class PSNRModule(SRModule):
             l_pix = self.pixel_loss(sr.float(), target.float())
         opt.zero_grad(set_to_none=True)
         self.manual_backward(l_pix)
-        opt.step()
-        self.finish_iteration([sch] if sch is not None else [])
+        step_g = self.step_optimizer(opt, "g")
+        self.finish_iteration([sch] if sch is not None else [], [step_g])
         self.log("train/l_pix", l_pix.detach(), prog_bar=True, on_step=True, on_epoch=False)
