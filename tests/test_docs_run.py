@@ -10,17 +10,22 @@ Our commands run in-process (``python -m esrgan_lit.X`` / ``esrgan-X``: Hydra ap
 ``main`` with ``sys.argv``, argparse CLIs through ``main(argv)``). ``esrgan_lit.train.train`` is
 wrapped to shrink every config it gets, from the CLI, the demo or a python block alike: RRDBNet
 nf 8 / 1 block / gc 4, batch 2 x 32 px, 2 iterations, no workers, no VGG term (nothing is
-downloaded). Blocks that need the network, a GPU or a cluster are listed in
-``docs_blocks.RULES``: network ones must fail with the documented message, the others are skipped
-with the reason shown. Anything else that fails, fails here with its file:line.
+downloaded). The suite runs offline whatever the machine: connections to anything but this
+machine are refused. Blocks that need the network, a GPU or a cluster are listed in
+``docs_blocks.RULES``: network ones must fail with the documented message (a CLI's stderr is part
+of what is matched), the others are skipped with the reason shown (a repository file a skipped
+line names must still exist). Anything else that fails, fails here with its file:line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import shlex
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -35,9 +40,18 @@ pytest.importorskip("skimage")  # data=sample (the session's tiny trained genera
 
 BLOCKS = blocks()
 HYDRA_APPS = {"train", "evaluate", "tradeoff", "interpolate"}
-ARGPARSE = {"upscale", "convert", "export", "data.prepare", "metrics.ma_forest", "demo"}
+ARGPARSE = {
+    "upscale",
+    "convert",
+    "export",
+    "data.prepare",
+    "data.degraded",
+    "metrics.ma_forest",
+    "demo",
+    "hub",
+}
 GENERATOR_SUFFIXES = (".pth", ".pt", ".safetensors")
-INPUT_IMAGES = {"photo.png", "photo.jpg", "big.png", "photos", "scans"}
+INPUT_IMAGES = {"photo.png", "photo.jpg", "big.png", "photos", "inputs", "scans"}
 TINY = {  # key -> value, applied to every training config where the key exists
     "model.generator.num_feat": 8,
     "model.generator.num_block": 1,
@@ -78,22 +92,27 @@ def _photo(path: Path, size: tuple[int, int] = (64, 64), seed: int = 0) -> Path:
     return path
 
 
-def _data_tree(root: Path) -> Path:
-    """The documented data layout, two tiny images per set, LR made with MATLAB bicubic."""
+def _hr_lr(top: Path, hr_dir: str, lr_dir: str, stem: str, seed: int, size: int = 64) -> None:
+    """An HR photo and its x4 LR (MATLAB bicubic) in the DIV2K / Flickr2K layout."""
     from PIL import Image
 
     from esrgan_lit.ops import imresize
 
-    div2k = root / "DIV2K"
-    for i in (1, 2):
-        hr = _photo(
-            div2k / "DIV2K_train_HR" / f"{i:04d}.png", (512, 512), seed=i
-        )  # >= 480: prepare crops
-        t = torch.from_numpy(np.asarray(Image.open(hr))).permute(2, 0, 1)[None].double() / 255
-        lr = imresize(t, 0.25)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
-        out = div2k / "DIV2K_train_LR_bicubic" / "X4" / f"{i:04d}x4.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(lr).save(out)
+    hr = _photo(top / hr_dir / f"{stem}.png", (size, size), seed=seed)
+    t = torch.from_numpy(np.array(Image.open(hr))).permute(2, 0, 1)[None].double() / 255
+    lr = imresize(t, 0.25)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    out = top / lr_dir / "X4" / f"{stem}x4.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(lr).save(out)
+
+
+def _data_tree(root: Path) -> Path:
+    """The documented data layout, two tiny images per set, LR made with MATLAB bicubic."""
+    for i in (1, 2):  # >= 480 px: `prepare extract` crops
+        _hr_lr(root / "DIV2K", "DIV2K_train_HR", "DIV2K_train_LR_bicubic", f"{i:04d}", i, 512)
+    for i in (1, 2):  # DF2K / DF2K+OST (experiment=realesrnet, realesrgan)
+        _hr_lr(root / "Flickr2K", "Flickr2K_HR", "Flickr2K_LR_bicubic", f"{i:06d}", seed=5 + i)
+        _photo(root / "OST" / "animal" / f"animal_{i:04d}.png", seed=7 + i)
     for name in ("Set5", "Set14", "B100", "Urban100"):
         for i in (1, 2):
             _photo(root / "benchmark" / name / "HR" / f"img{i}.png", seed=10 + i)
@@ -181,13 +200,17 @@ def _materialise(token: str, work: Path, assets: dict[str, Path], output: bool) 
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(assets["ckpt"], path)
     elif name in INPUT_IMAGES or top in INPUT_IMAGES:
-        if top == "photos":
+        if top in ("photos", "inputs"):  # folders of photos (also a training set: >= gt_size)
             for i in (1, 2):
-                _photo(work / "photos" / f"p{i}.png", (24, 20), seed=30 + i)
+                _photo(work / top / f"p{i}.png", (48, 40), seed=30 + i)
         elif top == "scans":
             _photo(work / "scans" / "a" / "s1.tif", (24, 20), seed=40)
         else:
             _photo(path, (24, 20), seed=50)
+    elif token.startswith("data/sample/"):  # written by any data=sample run (the page says so)
+        from esrgan_lit.data.sample import build_sample
+
+        build_sample(work / "data" / "sample")
     elif token.startswith("datasets/") and "=" not in token:
         if token.rstrip("/") == "datasets/sr":
             shutil.copytree(assets["data"], path)
@@ -210,7 +233,8 @@ def _paths_in(tokens: list[str]) -> list[tuple[str, bool]]:
         else:
             candidates = [tok]
         for c in candidates:
-            if c and not c.startswith("-") and ("/" in c or "." in Path(c).name):
+            pathish = "/" in c or "." in Path(c).name or c in INPUT_IMAGES
+            if c and not c.startswith("-") and pathish:
                 found.append((c, is_out))
     return found
 
@@ -252,12 +276,42 @@ def _run_bash(block: Block, work: Path, assets: dict, monkeypatch) -> None:
         raise AssertionError(f"{block.where}: esrgan_lit.{entry} has no runner here")
 
 
+class _Tee(io.StringIO):
+    """Keeps what a CLI prints to stderr (for the judge) and still shows it (pytest's capture)."""
+
+    def __init__(self, shown) -> None:
+        super().__init__()
+        self.shown = shown
+
+    def write(self, text: str) -> int:
+        self.shown.write(text)
+        return super().write(text)
+
+
 def _exit_ok(fn) -> None:
+    """``fn()`` exits 0; otherwise an AssertionError with the exit status and the stderr tail, so
+    a "fails" rule is matched against the message the reader sees."""
+    err = _Tee(sys.stderr)
     try:
-        rc = fn()
+        with contextlib.redirect_stderr(err):
+            rc = fn()
     except SystemExit as exc:
         rc = exc.code
-    assert rc in (None, 0), f"exit status {rc}"
+    assert rc in (None, 0), f"exit status {rc}; stderr: {err.getvalue()[-2000:]}"
+
+
+def _local_only(monkeypatch) -> None:
+    """Refuse connections off this machine, so "fails offline" rules hold on any CI box and no
+    block downloads anything (127.0.0.1 / localhost still work: DDP, local servers)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        if name not in ("localhost", "127.0.0.1", "::1", "") and not name.startswith("127."):
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: offline (docs test)")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def _run_python(block: Block, work: Path, assets: dict) -> None:
@@ -286,6 +340,25 @@ def shrink_training(monkeypatch):
     monkeypatch.setattr(train_mod, "train", tiny_train)
 
 
+def _repo_files_exist(block: Block) -> None:
+    """A skipped line that names a file of this repository (``sweeps/wandb_sweep.yaml``,
+    ``scripts/x.sh``) still goes stale when the file moves: it must exist."""
+    if block.lang != "bash":
+        return
+    for tok in shlex.split(block.code, comments=True):
+        path = ROOT / tok
+        made = tok.split("/")[0] in ("outputs", "data", "multirun", "artifacts", "wandb")
+        made = made or Path(tok).suffix not in (".yaml", ".yml", ".py", ".sh", ".toml", ".md")
+        if (
+            "=" not in tok
+            and "/" in tok
+            and tok[0] not in "/~"
+            and not made
+            and path.parent.is_dir()
+        ):
+            assert path.exists(), f"{block.where}: names {tok}, which is not in the repository"
+
+
 def _page_files(page: str) -> list[Block]:
     return [b for b in BLOCKS if b.page == page and b.file_name]
 
@@ -294,6 +367,7 @@ def _page_files(page: str) -> list[Block]:
 def test_doc_block_runs(block, tmp_path, monkeypatch, docs_assets, shrink_training) -> None:
     rule = rule_for(block)
     if rule and rule.action == "skip":
+        _repo_files_exist(block)
         pytest.skip(f"{block.where}: {rule.why}")
     if rule and rule.action == "signatures":
         from test_docs_signatures import check_signatures
@@ -315,6 +389,7 @@ def test_doc_block_runs(block, tmp_path, monkeypatch, docs_assets, shrink_traini
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("WANDB_MODE", "offline")
+    _local_only(monkeypatch)
     try:
         if rule and rule.action == "after":
             for first in [b for b in BLOCKS if b.page == block.page and b.line < block.line]:
@@ -370,3 +445,26 @@ def test_runner_fails_a_broken_line(tmp_path, monkeypatch, docs_assets, shrink_t
     with pytest.raises(AssertionError, match=r"docs/x\.md:9: no runner"):
         _run_bash(unknown, tmp_path, docs_assets, monkeypatch)
     assert os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def test_offline_and_stale_skips_are_caught(monkeypatch) -> None:
+    """The suite is offline on any machine, and a skipped line naming a moved file fails."""
+    _local_only(monkeypatch)
+    with pytest.raises(OSError, match="offline"):
+        socket.create_connection(("github.com", 443), timeout=1)
+    socket.getaddrinfo("127.0.0.1", 80)  # local servers still work
+    moved = Block("docs/x.md", 3, "bash", "wandb sweep sweeps/no_such_sweep.yaml")
+    with pytest.raises(AssertionError, match=r"docs/x\.md:3: names sweeps/no_such_sweep\.yaml"):
+        _repo_files_exist(moved)
+    _repo_files_exist(Block("docs/x.md", 4, "bash", "wandb sweep sweeps/wandb_sweep.yaml"))
+
+
+def test_a_cli_error_message_is_judged(monkeypatch) -> None:
+    """A "fails" rule matches the CLI's stderr, not just its exit status."""
+
+    def cli() -> int:
+        print("error: could not reach the moon", file=sys.stderr)
+        return 2
+
+    with pytest.raises(AssertionError, match="exit status 2; stderr: error: could not reach"):
+        _exit_ok(cli)
