@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 GENERATOR_SUFFIXES = (".pth", ".pt", ".safetensors")
-INPUT_IMAGES = {"photo.png", "photo.jpg", "big.png", "photos", "inputs", "scans"}
+PHOTO_FOLDERS = {"photos", "inputs", "my_photos", "val_photos"}
+INPUT_IMAGES = {"photo.png", "photo.jpg", "my.jpg", "big.png", "scans", *PHOTO_FOLDERS}
 
 STAND_INS: set[Path] = set()  # generators this test put where a reader would have trained one
 
@@ -75,9 +76,10 @@ def _materialise(token: str, work: Path, assets: dict[str, Path], output: bool) 
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(assets["ckpt"], path)
     elif name in INPUT_IMAGES or top in INPUT_IMAGES:
-        if top in ("photos", "inputs"):  # folders of photos (also a training set: >= gt_size)
+        if name in PHOTO_FOLDERS or top in PHOTO_FOLDERS:  # also a training set: >= gt_size
+            folder = path if name in PHOTO_FOLDERS else work / top
             for i in (1, 2):
-                _photo(work / top / f"p{i}.png", (48, 40), seed=30 + i)
+                _photo(folder / f"p{i}.png", (48, 40), seed=30 + i)
         elif top == "scans":
             _photo(work / "scans" / "a" / "s1.tif", (24, 20), seed=40)
         else:
@@ -115,4 +117,6 @@ def _paths_in(tokens: list[str]) -> list[tuple[str, bool]]:
 
 
 def _rewrite(text: str, work: Path) -> str:
-    return text.replace("/datasets/", f"{work}/datasets/").replace("/shared/", f"{work}/shared/")
+    for root in ("/datasets/", "/shared/", "/path/to/"):  # the reader's own folders
+        text = text.replace(root, f"{work}{root}")
+    return text

@@ -3,8 +3,9 @@
 Each block runs in its own temporary working directory holding what a reader would have
 (``docs_workdir.py``): a small ``data/`` tree in the documented layout (DIV2K, Flickr2K, OST,
 benchmark sets, PIRM), photos, and a tiny trained generator / checkpoint at every model path a
-line reads that does not exist yet (trained once per session). ``/datasets/...`` and ``/shared/...`` point into that directory. A python
-block that starts with ``# pkg/mod.py`` is saved there as that file (for the page's later blocks).
+line reads that does not exist yet (trained once per session). ``/datasets/...``, ``/shared/...``
+and ``/path/to/...`` point into that directory. A python block that starts with ``# pkg/mod.py``
+is saved there as that file (for the page's later blocks).
 
 Our commands run in-process (``python -m esrgan_lit.X`` / ``esrgan-X``: Hydra apps through their
 ``main`` with ``sys.argv``, argparse CLIs through ``main(argv)``). ``esrgan_lit.train.train`` is
@@ -252,6 +253,18 @@ def _repo_files_exist(block: Block) -> None:
             assert path.exists(), f"{block.where}: names {tok}, which is not in the repository"
 
 
+def _stand_in_export(spec: str, work: Path) -> None:
+    """``PATH <- pkg.mod.Class(args)``: that network, exported as training would export it."""
+    from esrgan_lit.callbacks.export import save_any_generator
+
+    dst, _, call = (part.strip() for part in spec.partition("<-"))
+    module, _, rest = call.partition("(")[0].rpartition(".")
+    cls = getattr(importlib.import_module(module), rest)
+    net = eval(f"cls({call.partition('(')[2]}", {"cls": cls})
+    (work / dst).parent.mkdir(parents=True, exist_ok=True)
+    save_any_generator(net, work / dst)
+
+
 def _page_files(page: str) -> list[Block]:
     return [b for b in BLOCKS if b.page == page and b.file_name]
 
@@ -284,6 +297,8 @@ def test_doc_block_runs(block, tmp_path, monkeypatch, docs_assets, shrink_traini
     monkeypatch.setenv("WANDB_MODE", "offline")
     _local_only(monkeypatch)
     try:
+        if rule and rule.action == "stand-in":
+            _stand_in_export(rule.why, work)
         if rule and rule.action == "after":
             for first in [b for b in BLOCKS if b.page == block.page and b.line < block.line]:
                 if first.lang == "bash" and rule.why in first.code:
