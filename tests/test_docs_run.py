@@ -1,43 +1,56 @@
 """Every bash line and python block of README.md and docs/*.md runs, on tiny settings.
 
-Each block runs in its own temporary working directory holding what a reader would have: a
-small ``data/`` tree in the documented layout (DIV2K, benchmark sets, PIRM), photos, and a tiny
-trained generator / checkpoint at every model path a line reads that does not exist yet (trained
-once per session). ``/datasets/...`` and ``/shared/...`` point into that directory. A python
-block that starts with ``# pkg/mod.py`` is saved there as that file (for the page's later blocks).
+Each block runs in its own temporary working directory holding what a reader would have
+(``docs_workdir.py``): a small ``data/`` tree in the documented layout (DIV2K, Flickr2K, OST,
+benchmark sets, PIRM), photos, and a tiny trained generator / checkpoint at every model path a
+line reads that does not exist yet (trained once per session). ``/datasets/...``, ``/shared/...``
+and ``/path/to/...`` point into that directory. A python block that starts with ``# pkg/mod.py``
+is saved there as that file (for the page's later blocks).
 
 Our commands run in-process (``python -m esrgan_lit.X`` / ``esrgan-X``: Hydra apps through their
 ``main`` with ``sys.argv``, argparse CLIs through ``main(argv)``). ``esrgan_lit.train.train`` is
 wrapped to shrink every config it gets, from the CLI, the demo or a python block alike: RRDBNet
 nf 8 / 1 block / gc 4, batch 2 x 32 px, 2 iterations, no workers, no VGG term (nothing is
-downloaded). Blocks that need the network, a GPU or a cluster are listed in
-``docs_blocks.RULES``: network ones must fail with the documented message, the others are skipped
-with the reason shown. Anything else that fails, fails here with its file:line.
+downloaded). The suite runs offline whatever the machine: connections to anything but this
+machine are refused. Blocks that need the network, a GPU or a cluster are listed in
+``docs_blocks.RULES``: network ones must fail with the documented message (a CLI's stderr is part
+of what is matched), the others are skipped with the reason shown (a repository file a skipped
+line names must still exist). Anything else that fails, fails here with its file:line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import shlex
 import shutil
+import socket
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tomllib
 import torch
 
 from docs_blocks import ROOT, RULES, Block, blocks, rule_for
+from docs_workdir import STAND_INS, _data_tree, _materialise, _paths_in, _rewrite
 
 pytest.importorskip("skimage")  # data=sample (the session's tiny trained generator)
 
 BLOCKS = blocks()
 HYDRA_APPS = {"train", "evaluate", "tradeoff", "interpolate"}
-ARGPARSE = {"upscale", "convert", "export", "data.prepare", "metrics.ma_forest", "demo"}
-GENERATOR_SUFFIXES = (".pth", ".pt", ".safetensors")
-INPUT_IMAGES = {"photo.png", "photo.jpg", "big.png", "photos", "scans"}
+ARGPARSE = {
+    "upscale",
+    "convert",
+    "export",
+    "data.prepare",
+    "data.degraded",
+    "metrics.ma_forest",
+    "demo",
+    "hub",
+}
 TINY = {  # key -> value, applied to every training config where the key exists
     "model.generator.num_feat": 8,
     "model.generator.num_block": 1,
@@ -62,45 +75,6 @@ TINY = {  # key -> value, applied to every training config where the key exists
 def _scripts() -> dict[str, str]:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     return {k: v.split(":")[0] for k, v in data["project"]["scripts"].items()}
-
-
-def _photo(path: Path, size: tuple[int, int] = (64, 64), seed: int = 0) -> Path:
-    """A smooth random colour image (texture at several scales, so metrics are finite)."""
-    from PIL import Image
-
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(1, 3, size[1] // 8, size[0] // 8, generator=g)
-    x = torch.nn.functional.interpolate(x, size=(size[1], size[0]), mode="bicubic")
-    x = (x + 0.15 * torch.rand(1, 3, size[1], size[0], generator=g)).clamp(0, 1)
-    arr = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
-
-
-def _data_tree(root: Path) -> Path:
-    """The documented data layout, two tiny images per set, LR made with MATLAB bicubic."""
-    from PIL import Image
-
-    from esrgan_lit.ops import imresize
-
-    div2k = root / "DIV2K"
-    for i in (1, 2):
-        hr = _photo(
-            div2k / "DIV2K_train_HR" / f"{i:04d}.png", (512, 512), seed=i
-        )  # >= 480: prepare crops
-        t = torch.from_numpy(np.asarray(Image.open(hr))).permute(2, 0, 1)[None].double() / 255
-        lr = imresize(t, 0.25)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
-        out = div2k / "DIV2K_train_LR_bicubic" / "X4" / f"{i:04d}x4.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(lr).save(out)
-    for name in ("Set5", "Set14", "B100", "Urban100"):
-        for i in (1, 2):
-            _photo(root / "benchmark" / name / "HR" / f"img{i}.png", seed=10 + i)
-    for sub in ("Manga109/HR", "PIRM/PIRM_self-val/HR"):
-        for i in (1, 2):
-            _photo(root / sub / f"img{i}.png", seed=20 + i)
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -138,9 +112,6 @@ def docs_assets(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-STAND_INS: set[Path] = set()  # generators this test put where a reader would have trained one
-
-
 def _match_stand_in(cfg) -> None:
     """A stand-in pretrained generator gets the architecture the (shrunk) config builds, so an
     SRResNet ablation fine-tunes from an SRResNet, as the page's earlier stage would give it."""
@@ -164,59 +135,6 @@ def _shrink(cfg) -> None:
                 node[leaf] = value
         if cfg.get("ckpt_path") or cfg.get("resume"):
             cfg.trainer.max_steps = 4  # the session checkpoint is at step 2
-
-
-def _materialise(token: str, work: Path, assets: dict[str, Path], output: bool) -> None:
-    """Create what a documented input path names when the reader would already have it."""
-    path = work / token
-    name = Path(token).name or token.rstrip("/")
-    top = Path(token).parts[0] if Path(token).parts else token
-    if output or path.exists():
-        return
-    if token.endswith(GENERATOR_SUFFIXES):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(assets["generator"], path)
-        STAND_INS.add(path.resolve())
-    elif token.endswith(".ckpt"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(assets["ckpt"], path)
-    elif name in INPUT_IMAGES or top in INPUT_IMAGES:
-        if top == "photos":
-            for i in (1, 2):
-                _photo(work / "photos" / f"p{i}.png", (24, 20), seed=30 + i)
-        elif top == "scans":
-            _photo(work / "scans" / "a" / "s1.tif", (24, 20), seed=40)
-        else:
-            _photo(path, (24, 20), seed=50)
-    elif token.startswith("datasets/") and "=" not in token:
-        if token.rstrip("/") == "datasets/sr":
-            shutil.copytree(assets["data"], path)
-        else:
-            for i in (1, 2):
-                _photo(path / f"img{i}.png", seed=60 + i)
-
-
-def _paths_in(tokens: list[str]) -> list[tuple[str, bool]]:
-    """(path, is_output) for every path-like value on a command line."""
-    found = []
-    after_out = False
-    for tok in tokens:
-        is_out = after_out
-        after_out = tok in ("-o", "--output")
-        key, sep, value = tok.partition("=")
-        if sep:
-            is_out = key in ("output", "hydra.run.dir")
-            candidates = [v.strip(" {}[]") for v in value.replace("hr:", ",").split(",")]
-        else:
-            candidates = [tok]
-        for c in candidates:
-            if c and not c.startswith("-") and ("/" in c or "." in Path(c).name):
-                found.append((c, is_out))
-    return found
-
-
-def _rewrite(text: str, work: Path) -> str:
-    return text.replace("/datasets/", f"{work}/datasets/").replace("/shared/", f"{work}/shared/")
 
 
 def _run_bash(block: Block, work: Path, assets: dict, monkeypatch) -> None:
@@ -252,12 +170,42 @@ def _run_bash(block: Block, work: Path, assets: dict, monkeypatch) -> None:
         raise AssertionError(f"{block.where}: esrgan_lit.{entry} has no runner here")
 
 
+class _Tee(io.StringIO):
+    """Keeps what a CLI prints to stderr (for the judge) and still shows it (pytest's capture)."""
+
+    def __init__(self, shown) -> None:
+        super().__init__()
+        self.shown = shown
+
+    def write(self, text: str) -> int:
+        self.shown.write(text)
+        return super().write(text)
+
+
 def _exit_ok(fn) -> None:
+    """``fn()`` exits 0; otherwise an AssertionError with the exit status and the stderr tail, so
+    a "fails" rule is matched against the message the reader sees."""
+    err = _Tee(sys.stderr)
     try:
-        rc = fn()
+        with contextlib.redirect_stderr(err):
+            rc = fn()
     except SystemExit as exc:
         rc = exc.code
-    assert rc in (None, 0), f"exit status {rc}"
+    assert rc in (None, 0), f"exit status {rc}; stderr: {err.getvalue()[-2000:]}"
+
+
+def _local_only(monkeypatch) -> None:
+    """Refuse connections off this machine, so "fails offline" rules hold on any CI box and no
+    block downloads anything (127.0.0.1 / localhost still work: DDP, local servers)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        if name not in ("localhost", "127.0.0.1", "::1", "") and not name.startswith("127."):
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: offline (docs test)")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def _run_python(block: Block, work: Path, assets: dict) -> None:
@@ -286,6 +234,37 @@ def shrink_training(monkeypatch):
     monkeypatch.setattr(train_mod, "train", tiny_train)
 
 
+def _repo_files_exist(block: Block) -> None:
+    """A skipped line that names a file of this repository (``sweeps/wandb_sweep.yaml``,
+    ``scripts/x.sh``) still goes stale when the file moves: it must exist."""
+    if block.lang != "bash":
+        return
+    for tok in shlex.split(block.code, comments=True):
+        path = ROOT / tok
+        made = tok.split("/")[0] in ("outputs", "data", "multirun", "artifacts", "wandb")
+        made = made or Path(tok).suffix not in (".yaml", ".yml", ".py", ".sh", ".toml", ".md")
+        if (
+            "=" not in tok
+            and "/" in tok
+            and tok[0] not in "/~"
+            and not made
+            and path.parent.is_dir()
+        ):
+            assert path.exists(), f"{block.where}: names {tok}, which is not in the repository"
+
+
+def _stand_in_export(spec: str, work: Path) -> None:
+    """``PATH <- pkg.mod.Class(args)``: that network, exported as training would export it."""
+    from esrgan_lit.callbacks.export import save_any_generator
+
+    dst, _, call = (part.strip() for part in spec.partition("<-"))
+    module, _, rest = call.partition("(")[0].rpartition(".")
+    cls = getattr(importlib.import_module(module), rest)
+    net = eval(f"cls({call.partition('(')[2]}", {"cls": cls})
+    (work / dst).parent.mkdir(parents=True, exist_ok=True)
+    save_any_generator(net, work / dst)
+
+
 def _page_files(page: str) -> list[Block]:
     return [b for b in BLOCKS if b.page == page and b.file_name]
 
@@ -294,6 +273,7 @@ def _page_files(page: str) -> list[Block]:
 def test_doc_block_runs(block, tmp_path, monkeypatch, docs_assets, shrink_training) -> None:
     rule = rule_for(block)
     if rule and rule.action == "skip":
+        _repo_files_exist(block)
         pytest.skip(f"{block.where}: {rule.why}")
     if rule and rule.action == "signatures":
         from test_docs_signatures import check_signatures
@@ -315,7 +295,10 @@ def test_doc_block_runs(block, tmp_path, monkeypatch, docs_assets, shrink_traini
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("WANDB_MODE", "offline")
+    _local_only(monkeypatch)
     try:
+        if rule and rule.action == "stand-in":
+            _stand_in_export(rule.why, work)
         if rule and rule.action == "after":
             for first in [b for b in BLOCKS if b.page == block.page and b.line < block.line]:
                 if first.lang == "bash" and rule.why in first.code:
@@ -370,3 +353,34 @@ def test_runner_fails_a_broken_line(tmp_path, monkeypatch, docs_assets, shrink_t
     with pytest.raises(AssertionError, match=r"docs/x\.md:9: no runner"):
         _run_bash(unknown, tmp_path, docs_assets, monkeypatch)
     assert os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def test_offline_and_stale_skips_are_caught(monkeypatch) -> None:
+    """The suite is offline on any machine, and a skipped line naming a moved file fails."""
+    _local_only(monkeypatch)
+    with pytest.raises(OSError, match="offline"):
+        socket.create_connection(("github.com", 443), timeout=1)
+    socket.getaddrinfo("127.0.0.1", 80)  # local servers still work
+    moved = Block("docs/x.md", 3, "bash", "wandb sweep sweeps/no_such_sweep.yaml")
+    with pytest.raises(AssertionError, match=r"docs/x\.md:3: names sweeps/no_such_sweep\.yaml"):
+        _repo_files_exist(moved)
+    _repo_files_exist(Block("docs/x.md", 4, "bash", "wandb sweep sweeps/wandb_sweep.yaml"))
+
+
+def test_a_cli_error_message_is_judged(monkeypatch) -> None:
+    """A "fails" rule matches the CLI's stderr, not just its exit status."""
+
+    def cli() -> int:
+        print("error: could not reach the moon", file=sys.stderr)
+        return 2
+
+    with pytest.raises(AssertionError, match="exit status 2; stderr: error: could not reach"):
+        _exit_ok(cli)
+
+
+def test_comment_lines_are_prose_not_commands() -> None:
+    """``# stage 1, ...`` inside a bash block is for the reader; it is neither run nor skipped."""
+    page = ROOT / "docs" / "realesrgan.md"
+    assert "\n# stage 1" in page.read_text(encoding="utf-8")  # the page has such lines
+    commented = [b.where for b in BLOCKS if b.lang == "bash" and b.code.lstrip().startswith("#")]
+    assert not commented, commented

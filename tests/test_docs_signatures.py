@@ -65,7 +65,19 @@ def check_signatures(block: Block, package: str) -> None:
     mod = importlib.import_module(f"esrgan_lit.{package}")
     problems = []
     for stmt in _statements(block.code):
-        if stmt.startswith(("from ", "import ")) or "(" not in stmt:
+        if stmt.startswith(("from ", "import ")):
+            continue
+        attr = re.match(r"^(\w+)\s*:\s*(\w+)", stmt)  # a listed attribute: NAME: type[...]
+        if attr and "(" not in stmt:
+            name, kind = attr.groups()
+            value = getattr(mod, name, AttributeError)
+            if value is AttributeError:
+                problems.append(f"{name}: not in esrgan_lit.{package}")
+            elif kind in ("dict", "list", "tuple", "set") and type(value).__name__ != kind:
+                problems.append(f"{name}: documented {kind}, code {type(value).__name__}")
+            continue
+        if "(" not in stmt:
+            problems.append(f"{stmt!r}: neither a call signature nor NAME: type")
             continue
         dotted = stmt[: stmt.index("(")].strip()
         obj = mod
@@ -100,3 +112,19 @@ def test_stale_signature_is_caught() -> None:
         assert "RRDBNet" in str(err)
     else:
         raise AssertionError("a renamed parameter went unnoticed")
+
+
+def test_listed_attributes_are_checked() -> None:
+    """``NAME: type`` lines (``hub.MODELS``) are checked too, and unparsable lines are reported."""
+    check_signatures(Block("docs/api.md", 1, "python", "MODELS: dict[str, HubModel]"), "hub")
+    for code, expected in [
+        ("MODEL_TABLE: dict[str, HubModel]", "MODEL_TABLE: not in"),
+        ("MODELS: list[HubModel]", "documented list, code dict"),
+        ("MODELS / the table", "neither a call signature"),
+    ]:
+        try:
+            check_signatures(Block("docs/api.md", 1, "python", code), "hub")
+        except AssertionError as err:
+            assert expected in str(err), err
+        else:
+            raise AssertionError(f"{code!r} went unnoticed")
