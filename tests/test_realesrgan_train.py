@@ -10,30 +10,18 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 from safetensors.torch import load_file
 
 from esrgan_lit.config import config_dir
 from esrgan_lit.data.degrade import TrainDegrader, build_degrader
 from esrgan_lit.train import train
+from train_helpers import compose_cfg as compose_tiny
 
 pytest.importorskip("skimage")
 
-TINY = [
-    "data=sample",
-    "trainer=cpu",
-    "model.generator.num_feat=8",
-    "model.generator.num_block=1",
-    "model.generator.num_grow_ch=4",
-    "data.batch_size=2",
-    "data.gt_size=32",
+TINY = [  # on top of train_helpers.TINY
     "data.degradation.pool_size=4",
     "logger=none",
-    "callbacks.model_summary=null",
-    "callbacks.progress_bar=null",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
     "callbacks.model_checkpoint.every_n_train_steps=1000",
 ]
 GAN = [
@@ -49,18 +37,7 @@ def data_dir(tmp_path_factory) -> str:
 
 
 def compose_cfg(out: Path, overrides: list[str], data_dir: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[*overrides, *TINY, f"paths.data_dir={data_dir}"],
-            return_hydra_config=True,
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig().set_config(cfg)
-    return cfg
+    return compose_tiny(out, [*overrides, *TINY], data_dir, tiny_wins=True)
 
 
 def run(out: Path, overrides: list[str], data_dir: str):

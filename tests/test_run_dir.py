@@ -20,33 +20,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 from esrgan_lit.archs import RRDBNet
-from esrgan_lit.config import config_dir
 from esrgan_lit.run_dir import LOCK_NAME, RunDirError, RunLock, TrainingCheckpointError
 from esrgan_lit.train import train
 from esrgan_lit.weights import save_generator
 from esrgan_lit.weights.errors import CheckpointError, UnsafeCheckpointError
+from train_helpers import compose_cfg
 
 pytest.importorskip("skimage")
 
-TINY = [
+RUN_DIR_TINY = [
     "experiment=psnr_pretrain",
-    "data=sample",
-    "trainer=cpu",
-    "model.generator.num_feat=8",
-    "model.generator.num_block=1",
-    "model.generator.num_grow_ch=4",
-    "data.batch_size=2",
-    "data.gt_size=32",
-    "callbacks.model_summary=null",
-    "callbacks.progress_bar=null",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
     "final_validate=false",
     "logger=none",
 ]
@@ -58,18 +43,7 @@ def data_dir(tmp_path_factory) -> str:
 
 
 def cfg_for(out: Path, overrides: list[str], data_dir: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[*TINY, f"paths.data_dir={data_dir}", *overrides],
-            return_hydra_config=True,
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig().set_config(cfg)
-    return cfg
+    return compose_cfg(out, [*RUN_DIR_TINY, *overrides], data_dir)
 
 
 def dead_pid() -> int:

@@ -9,53 +9,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import open_dict
 from safetensors.torch import load_file
 
 import wandb_records
-from esrgan_lit.config import config_dir
 from esrgan_lit.train import train
+from train_helpers import TINY, compose_cfg
 
 pytest.importorskip("skimage")
-
-TINY = [
-    "data=sample",
-    "trainer=cpu",
-    "model.generator.num_feat=8",
-    "model.generator.num_block=1",
-    "model.generator.num_grow_ch=4",
-    "data.batch_size=2",
-    "data.gt_size=32",
-    "callbacks.model_summary=null",
-    "callbacks.progress_bar=null",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> str:
     """One sample split for the whole module (built once, reused by every run)."""
     return str(tmp_path_factory.mktemp("data"))
-
-
-def compose_cfg(out: Path, overrides: list[str], data_dir: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[*TINY, f"paths.data_dir={data_dir}", *overrides],
-            return_hydra_config=True,
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig().set_config(cfg)
-    return cfg
 
 
 def run(out: Path, overrides: list[str], data_dir: str):
