@@ -161,9 +161,17 @@ def test_channels_last_converts_nets_and_batches(tmp_path):
     fit(fast, 2, tmp_path / "b")
     w = fast.generator.conv_first.weight
     assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
-    batch = fast.on_after_batch_transfer({"lq": torch.rand(2, 3, 8, 8), "name": ["a"]}, 0)
+    batch = fast.train_batch({"lq": torch.rand(2, 3, 8, 8), "name": ["a"]})
     assert batch["lq"].is_contiguous(memory_format=torch.channels_last)
     assert update_gap(init, plain, fast) < 1e-2
+
+
+def test_batch_hook_is_left_to_the_datamodule():
+    """Lightning calls only the DataModule's ``on_after_batch_transfer`` when both define it, so
+    a module hook would be silently skipped whenever the data synthesises LR there (Real-ESRGAN)."""
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    assert not is_overridden("on_after_batch_transfer", gan_module(channels_last=True))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

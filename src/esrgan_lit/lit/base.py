@@ -161,8 +161,13 @@ class SRModule(L.LightningModule):
         if self.fast.channels_last:
             self.to(memory_format=torch.channels_last)
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        return to_channels_last(batch) if self.fast.channels_last and self.training else batch
+    def train_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The training batch as the networks want it (channels_last on the fast path).
+
+        Not ``on_after_batch_transfer``: the DataModule owns that hook (it synthesises the
+        degraded LR there), and Lightning calls only one of the two when both define it.
+        """
+        return to_channels_last(batch) if self.fast.channels_last else batch
 
     def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
         """Sync-free mode: per-step ``train/*`` scalars are read back asynchronously, then logged."""

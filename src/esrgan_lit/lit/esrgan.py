@@ -93,6 +93,7 @@ class ESRGANModule(SRModule):
         """
         opt_g, opt_d = self.optimizers()
         scheds = self.lr_schedulers() or []
+        batch = self.train_batch(batch)
         lq, gt = batch["lq"], batch["gt"]
         warmup = self.global_step < self.d_warmup_iters
         self.log_lr(opt_g, "g")

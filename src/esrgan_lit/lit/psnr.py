@@ -53,6 +53,7 @@ class PSNRModule(SRModule):
         opt = self.optimizers()
         sch = self.lr_schedulers()
         self.log_lr(opt, "g")
+        batch = self.train_batch(batch)
         sr = self.generator(batch["lq"])
         with torch.autocast(device_type=sr.device.type, enabled=False):
             # data/degradation=realesrgan adds the unsharp-masked GT: Real-ESRNet's L1 target
