@@ -11,7 +11,7 @@ from esrgan_lit.data.datamodule import SRDataModule
 from esrgan_lit.data.lmdb_io import LmdbReader
 
 pytest.importorskip("skimage")
-from test_train import compose_cfg
+from train_helpers import compose_cfg
 
 
 def test_one_class_everywhere(tmp_path) -> None:

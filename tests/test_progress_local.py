@@ -49,13 +49,13 @@ def test_progress_bar_prints_once_when_not_a_terminal(tmp_path, capfd):
     """Captured output (a log file, CI): the final state, not one line per refresh."""
     pytest.importorskip("skimage")
     from esrgan_lit.train import train
-    from test_train import TINY, compose_cfg
+    from train_helpers import TINY, compose_cfg
 
     tiny = [o for o in TINY if "progress" not in o]
     overrides = ["experiment=psnr_pretrain", "trainer.max_steps=6", "logger=csv",
                  "callbacks.progress_bar.refresh_rate=1", "final_validate=false"]  # fmt: skip
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr("test_train.TINY", tiny)
+    monkeypatch.setattr("train_helpers.TINY", tiny)
     try:
         capfd.readouterr()
         _, objs = train(compose_cfg(tmp_path / "run", overrides, str(tmp_path / "data")))
