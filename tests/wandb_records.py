@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2 as pb
 
 _BLOCK, _HEADER = 32768, 7
@@ -27,6 +28,8 @@ def _chunks(data: bytes) -> Iterator[bytes]:
             pos += left
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos : pos + _HEADER])
+        if pos + _HEADER + length > len(data):  # the writer is still on this chunk
+            return
         chunk = data[pos + _HEADER : pos + _HEADER + length]
         pos += _HEADER + length
         if kind == _FULL:
@@ -54,7 +57,13 @@ def records(run_file: Path, timeout: float = 30.0) -> list[pb.Record]:
     wandb-core writer has flushed the file's last blocks."""
     deadline = time.monotonic() + timeout
     while True:
-        recs = _parse(run_file)
+        try:
+            recs = _parse(run_file)
+        except DecodeError:  # read while wandb-core was writing: a torn record, read again
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
         if any(r.HasField("exit") for r in recs) or time.monotonic() > deadline:
             return recs
         time.sleep(0.2)
