@@ -12,43 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import open_dict
 from PIL import Image
 
-from esrgan_lit.config import config_dir
 from esrgan_lit.train import train
+from train_helpers import compose_cfg
 
-TINY = [
-    "experiment=psnr_pretrain",
-    "data=sample",
-    "trainer=cpu",
-    "logger=none",
-    "model.generator.num_feat=8",
-    "model.generator.num_block=1",
-    "model.generator.num_grow_ch=4",
-    "data.batch_size=2",
-    "data.gt_size=32",
-    "trainer.max_steps=1",
-    "callbacks.model_summary=null",
-    "callbacks.progress_bar=null",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
+STAGE = ["experiment=psnr_pretrain", "logger=none", "trainer.max_steps=1"]
 
 
 def _cfg(out: Path, overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=[*TINY, *overrides], return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig().set_config(cfg)
-    return cfg
+    # every run dir sits in tmp_path, so the runs share tmp_path / "data"
+    return compose_cfg(out, [*STAGE, *overrides], str(out.parent / "data"))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -58,7 +33,7 @@ def test_one_image_set_on_two_ranks_equals_one_process(tmp_path):
     yy, xx = np.mgrid[0:64, 0:64]
     img = np.stack([128 + 60 * np.sin(xx / (3 + c)) * np.cos(yy / 4) for c in range(3)], -1)
     Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(one / "only.png")
-    common = [f"paths.data_dir={tmp_path / 'data'}", f"+data.val_sets.one={{hr: {one}}}"]
+    common = [f"+data.val_sets.one={{hr: {one}}}"]  # data in tmp_path / "data" (see _cfg)
     ddp = tmp_path / "ddp"
     fork = ["trainer=ddp_cpu", "trainer.devices=2", "+trainer.strategy.start_method=fork"]
     train(_cfg(ddp, [*common, *fork]))  # crashed: "`DataLoader` within local rank has zero length"

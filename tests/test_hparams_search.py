@@ -9,24 +9,16 @@ from pathlib import Path
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
+import train_helpers
+
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
 optuna = pytest.importorskip("optuna")
 
 TINY = [
-    "data=sample",
-    "trainer=cpu",
+    *train_helpers.TINY,
     "logger=none",
-    "model.generator.num_feat=8",
-    "model.generator.num_block=1",
-    "model.generator.num_grow_ch=4",
-    "data.batch_size=2",
-    "data.gt_size=32",
     "trainer.max_steps=1",
-    "callbacks.model_summary=null",
-    "callbacks.progress_bar=null",
     "callbacks.image_logger=null",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
     "hydra.sweeper.n_trials=2",
     "hydra.sweeper.sampler.n_startup_trials=1",
 ]
