@@ -7,18 +7,14 @@ import json
 
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from esrgan_lit.config import config_dir
 from esrgan_lit.inference import Upscaler
 from esrgan_lit.train import train
+from train_helpers import compose_run
 
 
 class TinyNet(nn.Module):
@@ -44,21 +40,15 @@ def test_tinynet_trains_exports_and_loads_back(tmp_path):
             img = rng.integers(0, 256, (48, 48, 3), np.uint8)
             Image.fromarray(img).save(tmp_path / split / f"{i}.png")
     out = tmp_path / "run"
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", return_hydra_config=True, overrides=[
-            "experiment=psnr_pretrain", "data=folder", f"data.train_sets.folder.hr={tmp_path / 'hr'}",
-            f"+data.val_sets.mine={{hr: {tmp_path / 'val'}}}", "trainer=cpu", "logger=none",
-            "~model.generator", f"+model.generator={{_target_: {__name__}.TinyNet, num_feat: 8}}",
-            "data.batch_size=2", "data.gt_size=32", "data.num_workers=0",
-            "data.persistent_workers=false", "data.val_num_workers=0", "trainer.max_steps=2",
-            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-            "callbacks.progress_bar=null", "callbacks.model_summary=null",
-        ])  # fmt: skip
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig().set_config(cfg)
+    cfg = compose_run(out, [
+        "experiment=psnr_pretrain", "data=folder", f"data.train_sets.folder.hr={tmp_path / 'hr'}",
+        f"+data.val_sets.mine={{hr: {tmp_path / 'val'}}}", "trainer=cpu", "logger=none",
+        "~model.generator", f"+model.generator={{_target_: {__name__}.TinyNet, num_feat: 8}}",
+        "data.batch_size=2", "data.gt_size=32", "data.num_workers=0",
+        "data.persistent_workers=false", "data.val_num_workers=0", "trainer.max_steps=2",
+        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+        "callbacks.progress_bar=null", "callbacks.model_summary=null",
+    ])  # fmt: skip
     train(cfg)
     gen = out / "generator.safetensors"
     assert gen.is_file() and json.loads((out / "metrics.json").read_text())["mine"]

@@ -21,6 +21,7 @@ from PIL import Image
 
 from esrgan_lit.config import config_dir
 from esrgan_lit.data.sources import DataNotFoundError
+from train_helpers import compose_run
 
 OVERRIDE = re.compile(r"'?(~?[a-z_]+(?:\.[A-Za-z0-9_]+)+=?[^\s;,')]*)'?")
 
@@ -230,28 +231,20 @@ def test_evaluate_suggested_overrides_compose(override):
 def test_train_on_own_folder_without_benchmarks_end_to_end(tmp_path, caplog):
     """`train experiment=psnr_pretrain` on your own HR folder with no Set5/Set14 anywhere: the
     run finishes and exports its generator (it used to stop in setup on the missing Set5)."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
     from esrgan_lit.train import train
 
     hr = images(tmp_path / "mine", n=3)
     out = tmp_path / "run"
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", return_hydra_config=True, overrides=[
-            "experiment=psnr_pretrain", f"paths.data_dir={tmp_path / 'data'}",
-            f"data.train_sets.div2k.hr={hr}", "data.train_sets.div2k.lr=null", "trainer=cpu",
-            "logger=none", "model.generator.num_feat=8", "model.generator.num_block=1",
-            "model.generator.num_grow_ch=4", "data.batch_size=2", "data.gt_size=32",
-            "data.num_workers=0", "data.persistent_workers=false", "trainer.max_steps=2",
-            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-            "callbacks.progress_bar=null", "callbacks.model_summary=null",
-        ])  # fmt: skip
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig().set_config(cfg)
+    cfg = compose_run(out, [
+        "experiment=psnr_pretrain", f"paths.data_dir={tmp_path / 'data'}",
+        f"data.train_sets.div2k.hr={hr}", "data.train_sets.div2k.lr=null", "trainer=cpu",
+        "logger=none", "model.generator.num_feat=8", "model.generator.num_block=1",
+        "model.generator.num_grow_ch=4", "data.batch_size=2", "data.gt_size=32",
+        "data.num_workers=0", "data.persistent_workers=false", "trainer.max_steps=2",
+        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+        "callbacks.progress_bar=null", "callbacks.model_summary=null",
+    ])  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="esrgan_lit.data.datamodule"):
         _, objs = train(cfg)
     assert objs["trainer"].global_step == 2 and (out / "generator.safetensors").is_file()

@@ -28,21 +28,23 @@ TINY = [
 ]
 
 
-def compose_cfg(
-    out: Path, overrides: Sequence[str], data_dir: str, *, tiny_wins: bool = False
-) -> DictConfig:
-    """``train.yaml`` composed with :data:`TINY` and ``overrides`` (the latter win unless
-    ``tiny_wins``), its run dir set to ``out`` and registered as the Hydra run config."""
-    base = [*TINY, f"paths.data_dir={data_dir}"]
+def compose_run(out: Path, overrides: Sequence[str]) -> DictConfig:
+    """``train.yaml`` composed with ``overrides`` as Hydra would for a run in ``out`` (its run dir,
+    registered as the Hydra run config)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[*overrides, *base] if tiny_wins else [*base, *overrides],
-            return_hydra_config=True,
-        )
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
         cfg.hydra.runtime.output_dir = str(out)
     HydraConfig().set_config(cfg)
     return cfg
+
+
+def compose_cfg(
+    out: Path, overrides: Sequence[str], data_dir: str, *, tiny_wins: bool = False
+) -> DictConfig:
+    """:func:`compose_run` with :data:`TINY` and ``overrides`` (the latter win unless
+    ``tiny_wins``)."""
+    base = [*TINY, f"paths.data_dir={data_dir}"]
+    return compose_run(out, [*overrides, *base] if tiny_wins else [*base, *overrides])
