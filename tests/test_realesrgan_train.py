@@ -210,3 +210,32 @@ def test_hook_degrades_training_batches_only():
     assert (
         plain.on_after_batch_transfer(batch, 0) is batch and "degradation" not in plain.state_dict()
     )
+
+
+def test_loader_skips_bicubic_lr_when_a_degrader_replaces_it(tmp_path, monkeypatch):
+    """With data.degradation the loader's LR is thrown away: no MATLAB bicubic per patch."""
+    from esrgan_lit.data import datasets
+    from esrgan_lit.data.datamodule import SRDataModule
+
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)).save(hr / "a.png")
+
+    def dm(kind):
+        m = SRDataModule(
+            train_sets={"mine": {"hr": str(hr)}}, gt_size=32, batch_size=1, num_workers=0,
+            degradation={"kind": kind},
+        )  # fmt: skip
+        m.setup("fit")
+        return m.train_set
+
+    calls = []
+    real = datasets.bicubic_lr_window
+    monkeypatch.setattr(datasets, "bicubic_lr_window", lambda *a: calls.append(1) or real(*a))
+    assert dm("bicubic")[0]["lq"].shape == (3, 8, 8) and calls
+    calls.clear()
+    item = dm("realesrgan")[0]
+    assert item["lq"].shape == (3, 8, 8) and item["gt"].shape == (3, 32, 32) and not calls

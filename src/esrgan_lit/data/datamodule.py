@@ -231,6 +231,7 @@ class SRDataModule(L.LightningDataModule):
                 use_hflip=hp.use_hflip,
                 use_rot=hp.use_rot,
                 skip_bad_files=hp.skip_bad_files,
+                make_lr=self._degrader is None,  # a degrader replaces the loader's LR
             )
             if hp.cache:
                 nbytes = self.train_set.fill_cache(hp.cache_threads)

@@ -102,9 +102,13 @@ class TrainDataset(Dataset):
         use_hflip: bool = True,
         use_rot: bool = True,
         skip_bad_files: bool = False,
+        make_lr: bool = True,
     ) -> None:
         if gt_size % scale:
             raise ValueError(f"gt_size {gt_size} must be a multiple of scale {scale}")
+        # make_lr=False: the LR is synthesised later on the device (data.degradation), so an HR-only
+        # pair gets a free strided stand-in instead of a MATLAB-bicubic one nobody reads
+        self.make_lr = make_lr
         self.reader = _PairReader(pairs)
         self.scale, self.gt_size = scale, gt_size
         self.choices = _augment_choices(use_hflip, use_rot)
@@ -126,7 +130,9 @@ class TrainDataset(Dataset):
             )
         lr = self.reader.lr(i)
         top, left = random_crop_origin(rng, hr.shape[0] // s, hr.shape[1] // s, lq_size)
-        if lr is None:
+        if lr is None and not self.make_lr:
+            lq = hr[top * s : (top + lq_size) * s : s, left * s : (left + lq_size) * s : s]
+        elif lr is None:
             lq = bicubic_lr_window(hr, s, top, left, lq_size, lq_size)
         else:
             lr = _checked_lr(to_rgb(lr), hr, s, self.reader.describe(i))
