@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="INPUT", help="same as a positional INPUT (Real-ESRGAN spelling)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     p.add_argument("--model", "-n", "--model_name", "--model_path", dest="model", default=None,
-                   help="generator checkpoint (.pth/.pt/.ckpt/.safetensors) or an official "
-                   "model name (downloaded once, verified; see esrgan_lit.hub)")  # fmt: skip
+                   help="generator checkpoint (.pth/.pt/.ckpt/.safetensors), an official "
+                   "model name (downloaded once, verified; see esrgan_lit.hub) or a W&B "
+                   "artifact wandb:ENTITY/PROJECT/NAME:ALIAS")  # fmt: skip
     p.add_argument("-t", "--tile", type=int, default=0,
                    help="tile size in input pixels (0: whole image)")  # fmt: skip
     p.add_argument("--tile-overlap", "--tile_pad", dest="tile_overlap", type=int, default=32,
