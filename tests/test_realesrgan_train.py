@@ -181,6 +181,26 @@ def test_degraded_set_is_fixed_and_evaluable(tmp_path):
     )
 
 
+def test_degraded_set_cli_refuses_a_missing_folder_and_warns_nothing(tmp_path, capsys):
+    """Exit 2 naming the folder (no traceback); a good run raises no UserWarning of ours."""
+    import warnings
+
+    from PIL import Image
+
+    from esrgan_lit.data.degraded import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "nope"), str(tmp_path / "out")])
+    assert exc.value.code == 2 and "nope" in capsys.readouterr().err
+    src = tmp_path / "hr"
+    src.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(src / "a.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's "non-writable NumPy array" warning
+        main([str(src), str(tmp_path / "out")])
+    assert (tmp_path / "out" / "LR_bicubic" / "X4" / "a.png").is_file()
+
+
 def test_realesrgan_requires_the_realesrnet_model(tmp_path, data_dir):
     from esrgan_lit.config import MissingConfigValueError
 

@@ -55,7 +55,7 @@ def make_degraded_set(
         if hr.dtype != np.uint8:
             raise ValueError(f"{path}: degraded sets are made from 8-bit images, got {hr.dtype}")
         h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
-        hr = np.ascontiguousarray(hr[:h, :w])
+        hr = np.array(hr[:h, :w])  # a writable copy: decoders may hand out read-only buffers
         gt = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255
         lq = deg(gt, torch.Generator().manual_seed(int(seed) + i))
         lr = (lq[0].permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    names = make_degraded_set(args.hr_dir, args.out_dir, scale=args.scale, seed=args.seed)
+    try:
+        names = make_degraded_set(args.hr_dir, args.out_dir, scale=args.scale, seed=args.seed)
+    except (FileNotFoundError, ValueError) as err:  # a bad folder or image: say which, no traceback
+        parser.exit(2, f"error: {err}\n")
     print(f"wrote {len(names)} degraded pairs to {args.out_dir}")
 
 
