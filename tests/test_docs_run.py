@@ -59,6 +59,7 @@ TINY = {  # key -> value, applied to every training config where the key exists
     "model.perceptual_loss": None,  # no VGG19 weights offline
     "data.batch_size": 2,
     "data.gt_size": 32,
+    "data.degradation.crop_pad_size": 48,  # Real-ESRGAN's 400 px degradation crops, shrunk
     "data.num_workers": 0,
     "data.val_num_workers": 0,
     "data.persistent_workers": False,

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from esrgan_lit.config import config_dir
 from esrgan_lit.data.degrade import TrainDegrader, build_degrader
+from esrgan_lit.degradations import RealESRGANDegradation
 from esrgan_lit.train import train
 from train_helpers import compose_cfg as compose_tiny
 
@@ -21,6 +22,7 @@ pytest.importorskip("skimage")
 
 TINY = [  # on top of train_helpers.TINY
     "data.degradation.pool_size=4",
+    "data.degradation.crop_pad_size=48",  # the experiments' 400 px crops, shrunk
     "logger=none",
     "callbacks.model_checkpoint.every_n_train_steps=1000",
 ]
@@ -259,3 +261,68 @@ def test_loader_skips_bicubic_lr_when_a_degrader_replaces_it(tmp_path, monkeypat
     calls.clear()
     item = dm("realesrgan")[0]
     assert item["lq"].shape == (3, 8, 8) and item["gt"].shape == (3, 32, 32) and not calls
+
+
+def test_crop_pad_size_degrades_a_bigger_crop_and_cuts_the_pair(tmp_path):
+    """Real-ESRGAN's 400 -> 256: the loader crops crop_pad_size (reflect-padding a smaller image),
+    the degrader cuts one aligned gt_size window out of the degraded batch."""
+    from PIL import Image
+
+    from esrgan_lit.data.datamodule import SRDataModule
+
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    img = np.random.default_rng(0).integers(0, 256, (40, 56, 3), np.uint8)  # 40 < crop 48
+    Image.fromarray(img).save(hr / "a.png")
+    deg = {"kind": "realesrgan", "crop_pad_size": 48, "usm_gt": False}
+    dm = SRDataModule(
+        train_sets={"mine": {"hr": str(hr)}}, gt_size=32, batch_size=1, num_workers=0,
+        use_hflip=False, use_rot=False, degradation=deg,
+    )  # fmt: skip
+    dm.setup("fit")
+    item = dm.train_set[0]
+    assert item["gt"].shape == (3, 48, 48) and item["lq"].shape == (3, 12, 12)
+    crop = (item["gt"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    padded = np.pad(img, ((0, 8), (0, 0), (0, 0)), mode="reflect")  # BORDER_REFLECT_101
+    assert any(np.array_equal(crop, padded[:, x : x + 48]) for x in range(0, 9, 4))
+    assert np.array_equal(padded[40:], img[38:30:-1])  # reflect-101: the edge row not repeated
+
+    gt = torch.rand(2, 3, 48, 48)
+    a = build_degrader(deg, 4, seed=1, gt_size=32)
+    out = a({"lq": torch.zeros(2, 3, 12, 12), "gt": gt})
+    assert out["gt"].shape == (2, 3, 32, 32) and out["lq"].shape == (2, 3, 8, 8)
+    hits = [
+        (t, x)
+        for t in range(0, 17, 4)
+        for x in range(0, 17, 4)
+        if torch.equal(gt[..., t : t + 32, x : x + 32], out["gt"])
+    ]
+    assert len(hits) == 1  # an LR-aligned window of the degraded crop's GT
+    b = build_degrader(deg, 4, seed=1, gt_size=32)
+    again = b({"lq": torch.zeros(2, 3, 12, 12), "gt": gt})
+    assert torch.equal(again["lq"], out["lq"]) and torch.equal(again["gt"], out["gt"])
+    full = RealESRGANDegradation(4)(gt, torch.Generator().manual_seed(1000))
+    t, x = hits[0]
+    assert torch.equal(out["lq"], full[..., t // 4 : t // 4 + 8, x // 4 : x // 4 + 8])
+
+
+@pytest.mark.parametrize(
+    ("crop", "message"),
+    [(46, "multiple of scale 4"), (28, "smaller than data.gt_size=32"), (True, "multiple")],
+)
+def test_crop_pad_size_is_checked(crop, message):
+    from esrgan_lit.data.datamodule import SRDataModule
+
+    with pytest.raises(ValueError, match=message):
+        SRDataModule(gt_size=32, degradation={"kind": "realesrgan", "crop_pad_size": crop})
+
+
+def test_experiments_crop_400_like_real_esrgan():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        plain = compose("train", overrides=["data=div2k", "data/degradation=realesrgan"])
+        exps = [
+            compose("train", overrides=[f"experiment={e}"]) for e in ("realesrnet", "realesrgan")
+        ]
+    assert plain.data.degradation.crop_pad_size is None
+    assert [(c.data.degradation.crop_pad_size, c.data.gt_size) for c in exps] == [(400, 256)] * 2

@@ -33,7 +33,7 @@ from esrgan_lit.data.datasets import (
     eval_collate,
     train_collate,
 )
-from esrgan_lit.data.degrade import build_degrader
+from esrgan_lit.data.degrade import build_degrader, crop_pad_size
 from esrgan_lit.data.pairs import Pair
 from esrgan_lit.data.samplers import ShardSampler, TrainSampler
 from esrgan_lit.data.set_specs import as_set_dict, plain, set_pairs, spec_hr, whole_number
@@ -128,7 +128,9 @@ class SRDataModule(L.LightningDataModule):
         # computes every set on every rank. Training shares are always equal (TrainSampler).
         self.allow_zero_length_dataloader_with_multiple_devices = True
         # data/degradation=realesrgan: LR synthesised on the training device (data/degrade.py)
-        self._degrader = build_degrader(self.cfg.degradation, self.scale, int(seed))
+        self._degrader = build_degrader(self.cfg.degradation, self.scale, int(seed), self.gt_size)
+        # data.degradation.crop_pad_size: the loader crops bigger patches for the degrader to cut
+        self.crop_size = crop_pad_size(self.cfg.degradation, self.scale, self.gt_size)
 
     # ----------------------------------------------------------------------------- names
     @property
@@ -228,6 +230,7 @@ class SRDataModule(L.LightningDataModule):
                 pairs,
                 scale=self.scale,
                 gt_size=self.gt_size,
+                crop_size=self.crop_size,
                 use_hflip=hp.use_hflip,
                 use_rot=hp.use_rot,
                 skip_bad_files=hp.skip_bad_files,

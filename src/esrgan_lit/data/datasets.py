@@ -103,9 +103,18 @@ class TrainDataset(Dataset):
         use_rot: bool = True,
         skip_bad_files: bool = False,
         make_lr: bool = True,
+        crop_size: int | None = None,
     ) -> None:
         if gt_size % scale:
             raise ValueError(f"gt_size {gt_size} must be a multiple of scale {scale}")
+        if crop_size is not None and (crop_size % scale or crop_size < gt_size or make_lr):
+            raise ValueError(
+                f"crop_size {crop_size} must be a multiple of scale {scale}, at least gt_size "
+                f"{gt_size}, and only with make_lr=False (a device-side degradation)"
+            )
+        # crop_size (data.degradation.crop_pad_size): bigger crops, padded by reflection when an
+        # image is smaller (as Real-ESRGAN's dataset), cut down to gt_size after the degradation
+        self.crop_size = crop_size
         # make_lr=False: the LR is synthesised later on the device (data.degradation), so an HR-only
         # pair gets a free strided stand-in instead of a MATLAB-bicubic one nobody reads
         self.make_lr = make_lr
@@ -121,14 +130,18 @@ class TrainDataset(Dataset):
         return self.reader.fill_cache(threads)
 
     def _load(self, i: int, rng: random.Random) -> dict[str, np.ndarray]:
-        s, lq_size = self.scale, self.gt_size // self.scale
+        size = self.crop_size or self.gt_size
+        s, lq_size = self.scale, size // self.scale
         hr = mod_crop(to_rgb(self.reader.hr(i)), s)
         if min(hr.shape[:2]) < self.gt_size:
             raise ImageReadError(
                 f"{self.reader.describe(i)}: HR image is {hr.shape[1]}x{hr.shape[0]}, smaller "
                 f"than the {self.gt_size}x{self.gt_size} training crop (gt_size)"
             )
-        lr = self.reader.lr(i)
+        if min(hr.shape[:2]) < size:  # crop_size: reflect-pad bottom/right (BORDER_REFLECT_101)
+            pad = ((0, max(0, size - hr.shape[0])), (0, max(0, size - hr.shape[1])), (0, 0))
+            hr = np.pad(hr, pad, mode="reflect")
+        lr = self.reader.lr(i) if self.make_lr else None  # a degrader replaces the LR anyway
         top, left = random_crop_origin(rng, hr.shape[0] // s, hr.shape[1] // s, lq_size)
         if lr is None and not self.make_lr:
             lq = hr[top * s : (top + lq_size) * s : s, left * s : (left + lq_size) * s : s]

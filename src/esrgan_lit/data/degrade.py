@@ -34,8 +34,10 @@ class TrainDegrader:
         *,
         usm_gt: bool = True,
         pool_size: int = 0,
+        crop_to: int | None = None,
     ) -> None:
         self.degradation = RealESRGANDegradation(scale, **dict(options or {}))
+        self.scale, self.crop_to = int(scale), crop_to
         self.usm = USMSharp() if usm_gt else None
         self.pool = PairPool(pool_size) if pool_size else None
         self.seed = int(seed)
@@ -73,12 +75,26 @@ class TrainDegrader:
         usm = self.usm.to(gt.device) if self.usm is not None else None
         # Real-ESRGAN degrades the sharpened GT (RealESRNet: gt_usm; RealESRGAN: filter2D(gt_usm))
         lq = self.degradation(usm(gt) if usm is not None else gt, g)
+        if self.crop_to is not None and tuple(gt.shape[-2:]) != (self.crop_to, self.crop_to):
+            lq, gt = self._paired_crop(lq, gt, g)
         if self.pool is not None:
             lq, gt = self.pool(lq, gt, g)
         out = {**batch, "lq": lq.contiguous(), "gt": gt}
         if usm is not None:
             out["gt_usm"] = usm(gt)  # again after the pool, as Real-ESRGAN does
         return out
+
+    def _paired_crop(self, lq: Tensor, gt: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One random aligned ``crop_to`` window for the whole batch (Real-ESRGAN's
+        ``paired_random_crop`` after the degradation of its 400 px crops)."""
+        s, size = self.scale, int(self.crop_to or 0)
+        lq_size = size // s
+        h, w = lq.shape[-2:]
+        top = int(torch.randint(h - lq_size + 1, (1,), generator=g, device=g.device))
+        left = int(torch.randint(w - lq_size + 1, (1,), generator=g, device=g.device))
+        lq = lq[..., top : top + lq_size, left : left + lq_size]
+        gt = gt[..., top * s : top * s + size, left * s : left * s + size]
+        return lq, gt.contiguous()
 
     def state_dict(self) -> dict[str, Any]:
         if self.generator is None:
@@ -101,8 +117,13 @@ class TrainDegrader:
             self.generator = None
 
 
-def build_degrader(cfg: Any, scale: int, seed: int) -> TrainDegrader | None:
-    """``data.degradation`` -> ``None`` (bicubic) or a ``TrainDegrader`` (realesrgan)."""
+def build_degrader(
+    cfg: Any, scale: int, seed: int, gt_size: int | None = None
+) -> TrainDegrader | None:
+    """``data.degradation`` -> ``None`` (bicubic) or a ``TrainDegrader`` (realesrgan).
+
+    With ``crop_pad_size`` the loader's crops are that big and the degrader cuts the
+    ``gt_size`` training pair out of each degraded batch, as Real-ESRGAN does (400 -> 256)."""
     if cfg is None:
         return None
     if not isinstance(cfg, Mapping):
@@ -113,12 +134,13 @@ def build_degrader(cfg: Any, scale: int, seed: int) -> TrainDegrader | None:
         raise ValueError(f"data.degradation.kind must be one of {KINDS}, got {kind!r}")
     if kind == "bicubic":
         return None
-    unknown = sorted(set(cfg) - {"seed", "usm_gt", "pool_size", "options"})
+    unknown = sorted(set(cfg) - {"seed", "usm_gt", "pool_size", "crop_pad_size", "options"})
     if unknown:
         raise ValueError(
             f"data.degradation: unknown key(s) {unknown}; expected kind, seed, usm_gt, "
-            "pool_size, options"
+            "pool_size, crop_pad_size, options"
         )
+    crop = crop_pad_size(cfg, scale, gt_size)
     dseed = cfg.get("seed")
     return TrainDegrader(
         scale,
@@ -126,4 +148,24 @@ def build_degrader(cfg: Any, scale: int, seed: int) -> TrainDegrader | None:
         cfg.get("options"),
         usm_gt=bool(cfg.get("usm_gt", True)),
         pool_size=int(cfg.get("pool_size") or 0),
+        crop_to=gt_size if crop is not None else None,
     )
+
+
+def crop_pad_size(cfg: Mapping[str, Any] | None, scale: int, gt_size: int | None) -> int | None:
+    """The loader's crop for a degradation config: ``None`` (the ``gt_size`` patch) or a checked
+    ``crop_pad_size`` (a multiple of ``scale``, at least ``gt_size``)."""
+    value = (cfg or {}).get("crop_pad_size") if isinstance(cfg, Mapping) else None
+    if value is None or (cfg or {}).get("kind") == "bicubic":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value % scale:
+        raise ValueError(
+            f"data.degradation.crop_pad_size must be null or a whole multiple of scale {scale}, "
+            f"got {value!r}"
+        )
+    if gt_size is not None and value < gt_size:
+        raise ValueError(
+            f"data.degradation.crop_pad_size={value} is smaller than data.gt_size={gt_size}: "
+            "it is the crop the degradation sees before the gt_size pair is cut out of it"
+        )
+    return value
