@@ -2,9 +2,10 @@
 of a full Real-ESRGAN training step.
 
 * degradation: ``TrainDegrader`` as ``data/degradation=realesrgan`` runs it in
-  ``on_after_batch_transfer`` (USM of the GT, the second-order model, the pair pool of 180,
-  ``gt_usm`` again), batch ``--batch`` of ``--gt-size`` px 8-bit GT, a fresh generator state
-  per iteration (the per-batch branches vary, so the mean covers them);
+  ``on_after_batch_transfer`` (USM of the GT, the second-order model on ``--crop-pad-size`` px
+  crops (400, as the experiments; 0 = the GT patch whole), the cut to ``--gt-size`` px pairs, the
+  pair pool, ``gt_usm`` again), batch ``--batch``, 8-bit GT, a fresh generator state per
+  iteration (the per-batch branches vary, so the mean covers them);
 * the step: what ``experiment=realesrgan`` trains per iteration, written out in plain torch:
   RRDBNet (``--num-block``, 23 in the paper) forward, L1 + perceptual (VGG19 conv1_2..conv5_4
   before ReLU, random weights: same FLOPs) + vanilla GAN against a U-Net SN discriminator,
@@ -37,8 +38,9 @@ def _sync(device: torch.device) -> None:
 
 
 def time_degradation(args: argparse.Namespace, device: torch.device) -> list[float]:
-    deg = TrainDegrader(args.scale, seed=0, pool_size=args.pool)
-    gt = torch.randint(0, 256, (args.batch, 3, args.gt_size, args.gt_size), device=device)
+    crop = args.crop_pad_size or args.gt_size
+    deg = TrainDegrader(args.scale, seed=0, pool_size=args.pool, crop_to=args.gt_size)
+    gt = torch.randint(0, 256, (args.batch, 3, crop, crop), device=device)
     batch = {"gt": gt.float() / 255, "lq": None}
     times = []
     for i in range(args.warmup + args.iters):
@@ -93,6 +95,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--gt-size", type=int, default=256)
     p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--crop-pad-size", type=int, default=400, help="0: degrade the GT patch whole")
     p.add_argument("--pool", type=int, default=0, help="pool size (0: none; 180 needs batch | 180)")
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
@@ -107,7 +110,8 @@ def main() -> None:
     print(
         f"device: {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}"
     )
-    print(f"batch {args.batch} x {args.gt_size}px GT, x{args.scale}, pool {args.pool}")
+    crop = f"degraded as {args.crop_pad_size} px crops" if args.crop_pad_size else "degraded whole"
+    print(f"batch {args.batch} x {args.gt_size}px GT ({crop}), x{args.scale}, pool {args.pool}")
     deg = time_degradation(args, device)
     d_wall, d_cpu = (statistics.mean(t[k] for t in deg) for k in (0, 1))
     print("| what | wall mean | wall min-max | process CPU mean | pairs/s (wall) |")
