@@ -29,14 +29,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from esrgan_lit.data.lmdb_io import (
     decode_image_bytes,
@@ -49,6 +41,7 @@ from esrgan_lit.data.lmdb_io import (
 )
 from esrgan_lit.imageio import probe_image
 from esrgan_lit.utils.atomic import atomic_write_path
+from esrgan_lit.utils.console import progress_bar
 
 T = TypeVar("T")
 
@@ -204,18 +197,10 @@ def _parallel_map(fn: Any, jobs: Sequence[Any], workers: int, ordered: bool) -> 
 
 
 def _progress(items: Iterable[T], total: int, label: str, enabled: bool) -> Iterator[T]:
-    if not enabled:
-        yield from items
-        return
-
-    cols = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*cols) as bar:
+    with progress_bar(enabled) as bar:
+        if bar is None:
+            yield from items
+            return
         task = bar.add_task(label, total=total)
         for item in items:
             yield item

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from esrgan_lit.evaluation.runner import resolve_device
 from esrgan_lit.evaluation.sets import EvalSet, datamodule_sets, folder_sets, present_sets
 from esrgan_lit.evaluation.suite import MetricSuite
+from esrgan_lit.utils.console import progress_bar  # noqa: F401  (evaluate and tradeoff use it)
 
 
 def _config_sets(
@@ -127,29 +126,3 @@ def output_dir(cfg: DictConfig) -> Path:
         out = Path(HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-@contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar (images per set), or ``None`` when disabled."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns) as progress:
-        yield progress

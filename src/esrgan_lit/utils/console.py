@@ -8,8 +8,10 @@ logger drops exactly those records; warnings and all other info lines still get 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 # The loggers Lightning's rank_zero_info/warn write to (fabric and pytorch each set their own).
@@ -56,3 +58,30 @@ def drop_wandb_anonymous(loggers: list[Any]) -> None:
         init = getattr(lg, "_wandb_init", None)
         if isinstance(init, dict) and "anonymous" in init and init["anonymous"] is None:
             del init["anonymous"]
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Any]:
+    """A rich bar counting items (done/total, elapsed, remaining), or ``None`` when disabled."""
+    if not enabled:
+        yield None
+        return
+    # rich is imported here: quiet_third_party runs on every import of our entry points
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as progress:
+        yield progress
