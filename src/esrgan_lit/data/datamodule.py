@@ -130,7 +130,11 @@ class SRDataModule(L.LightningDataModule):
         # data/degradation=realesrgan: LR synthesised on the training device (data/degrade.py)
         self._degrader = build_degrader(self.cfg.degradation, self.scale, int(seed), self.gt_size)
         # data.degradation.crop_pad_size: the loader crops bigger patches for the degrader to cut
-        self.crop_size = crop_pad_size(self.cfg.degradation, self.scale, self.gt_size)
+        self.crop_size = (
+            crop_pad_size(self.cfg.degradation, self.scale, self.gt_size)
+            if self._degrader
+            else None
+        )
 
     # ----------------------------------------------------------------------------- names
     @property

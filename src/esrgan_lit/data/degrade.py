@@ -76,7 +76,7 @@ class TrainDegrader:
         # Real-ESRGAN degrades the sharpened GT (RealESRNet: gt_usm; RealESRGAN: filter2D(gt_usm))
         lq = self.degradation(usm(gt) if usm is not None else gt, g)
         if self.crop_to is not None and tuple(gt.shape[-2:]) != (self.crop_to, self.crop_to):
-            lq, gt = self._paired_crop(lq, gt, g)
+            lq, gt = self._paired_crop(lq, gt, self.crop_to, g)
         if self.pool is not None:
             lq, gt = self.pool(lq, gt, g)
         out = {**batch, "lq": lq.contiguous(), "gt": gt}
@@ -84,10 +84,12 @@ class TrainDegrader:
             out["gt_usm"] = usm(gt)  # again after the pool, as Real-ESRGAN does
         return out
 
-    def _paired_crop(self, lq: Tensor, gt: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
+    def _paired_crop(
+        self, lq: Tensor, gt: Tensor, size: int, g: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
         """One random aligned ``crop_to`` window for the whole batch (Real-ESRGAN's
         ``paired_random_crop`` after the degradation of its 400 px crops)."""
-        s, size = self.scale, int(self.crop_to or 0)
+        s = self.scale
         lq_size = size // s
         h, w = lq.shape[-2:]
         top = int(torch.randint(h - lq_size + 1, (1,), generator=g, device=g.device))
@@ -152,11 +154,11 @@ def build_degrader(
     )
 
 
-def crop_pad_size(cfg: Mapping[str, Any] | None, scale: int, gt_size: int | None) -> int | None:
-    """The loader's crop for a degradation config: ``None`` (the ``gt_size`` patch) or a checked
-    ``crop_pad_size`` (a multiple of ``scale``, at least ``gt_size``)."""
-    value = (cfg or {}).get("crop_pad_size") if isinstance(cfg, Mapping) else None
-    if value is None or (cfg or {}).get("kind") == "bicubic":
+def crop_pad_size(cfg: Mapping[str, Any], scale: int, gt_size: int | None) -> int | None:
+    """The loader's crop for a realesrgan degradation config: ``None`` (the ``gt_size`` patch) or
+    a checked ``crop_pad_size`` (a multiple of ``scale``, at least ``gt_size``)."""
+    value = cfg.get("crop_pad_size")
+    if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value % scale:
         raise ValueError(
