@@ -85,6 +85,28 @@ def test_training_crop_is_aligned_under_every_augmentation(tmp_path: Path) -> No
     torch.testing.assert_close(again["gt"], ds[(0, 7)]["gt"], rtol=0, atol=0)
 
 
+def test_rgb_permute_reorders_both_channels_alike(tmp_path: Path) -> None:
+    lr = _rand(20, 17, 5)
+    hr = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)
+    _save(tmp_path / "hr" / "a.png", hr)
+    _save(tmp_path / "lr" / "ax4.png", lr)
+    pairs = _pairs(tmp_path / "hr", tmp_path / "lr", min_size=32)
+    plain = TrainDataset(pairs, scale=4, gt_size=32)
+    perm = TrainDataset(pairs, scale=4, gt_size=32, rgb_permute=True)
+    orders = set()
+    for seed in range(48):
+        a, b = plain[(0, seed)], perm[(0, seed)]
+        torch.testing.assert_close(b["gt"][:, ::4, ::4], b["lq"], rtol=0, atol=0)  # still aligned
+        # same crop and flip as without the option; only the channel order differs
+        order = tuple(
+            next(c for c in range(3) if torch.equal(b["gt"][i], a["gt"][c])) for i in range(3)
+        )
+        assert sorted(order) == [0, 1, 2]
+        torch.testing.assert_close(b["lq"], a["lq"][list(order)], rtol=0, atol=0)
+        orders.add(order)
+    assert len(orders) == 6  # every channel order is drawn, the identity included
+
+
 def test_dihedral_gives_eight_distinct_transforms() -> None:
     img = np.arange(12).reshape(2, 2, 3)
     outs = {dihedral(img, k).tobytes() + bytes(dihedral(img, k).shape) for k in range(8)}

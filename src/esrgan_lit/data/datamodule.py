@@ -77,6 +77,7 @@ class SRDataModule(L.LightningDataModule):
         samples_per_epoch: int | None = None,
         use_hflip: bool = True,
         use_rot: bool = True,
+        rgb_permute: bool = False,
         cache: bool = False,
         cache_threads: int = 4,
         check_files: str = "quick",
@@ -237,6 +238,7 @@ class SRDataModule(L.LightningDataModule):
                 crop_size=self.crop_size,
                 use_hflip=hp.use_hflip,
                 use_rot=hp.use_rot,
+                rgb_permute=bool(hp.rgb_permute),
                 skip_bad_files=hp.skip_bad_files,
                 make_lr=self._degrader is None,  # a degrader replaces the loader's LR
             )

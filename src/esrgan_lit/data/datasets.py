@@ -104,6 +104,7 @@ class TrainDataset(Dataset):
         skip_bad_files: bool = False,
         make_lr: bool = True,
         crop_size: int | None = None,
+        rgb_permute: bool = False,
     ) -> None:
         if gt_size % scale:
             raise ValueError(f"gt_size {gt_size} must be a multiple of scale {scale}")
@@ -121,6 +122,10 @@ class TrainDataset(Dataset):
         self.reader = _PairReader(pairs)
         self.scale, self.gt_size = scale, gt_size
         self.choices = _augment_choices(use_hflip, use_rot)
+        # one of the 6 channel orders per sample (Yoo et al., CVPR 2020, "RGB permute"): keeps a
+        # small training set's colour balance out of what the network learns; drawn only when on,
+        # so the default random stream is unchanged
+        self.rgb_permute = rgb_permute
         self.skip_bad_files = skip_bad_files
 
     def __len__(self) -> int:
@@ -154,7 +159,11 @@ class TrainDataset(Dataset):
         k = rng.choice(self.choices)
         # copy the crop out first (row copies), so the flip/transpose gathers stay in cache
         gt, lq = np.ascontiguousarray(gt), np.ascontiguousarray(lq)
-        return {"lq": dihedral(lq, k), "gt": dihedral(gt, k)}
+        gt, lq = dihedral(gt, k), dihedral(lq, k)
+        if self.rgb_permute:
+            order = rng.sample(range(3), 3)
+            gt, lq = gt[..., order], lq[..., order]
+        return {"lq": lq, "gt": gt}
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         return {k: to_tensor(v) for k, v in self._sample(item).items()}
