@@ -106,6 +106,16 @@ def test_sample_config_end_to_end(tmp_path: Path) -> None:
     assert names == ["coffee", "rocket"]
     # Hydra hands over DictConfigs; nothing of them may reach a checkpoint (weights_only loads)
     assert type(dm.cfg.train_sets) is dict and not dict(dm.hparams)
+    # data.rgb_permute reaches the loader: the same patches, channels reordered per sample
+    cfg = _compose(
+        "sample", tmp_path, "data.batch_size=4", "data.gt_size=32", "data.rgb_permute=true"
+    )
+    perm = instantiate(cfg.data)
+    perm.setup("fit")
+    other = next(iter(perm.train_dataloader()))
+    sums, other_sums = batch["gt"].sum((2, 3)), other["gt"].sum((2, 3))
+    torch.testing.assert_close(sums.sort(1).values, other_sums.sort(1).values)
+    assert not torch.equal(sums, other_sums)
 
 
 @pytest.mark.skipif(not SET5.is_dir(), reason="shared Set5 absent")
