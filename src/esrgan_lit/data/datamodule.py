@@ -238,7 +238,7 @@ class SRDataModule(L.LightningDataModule):
                 crop_size=self.crop_size,
                 use_hflip=hp.use_hflip,
                 use_rot=hp.use_rot,
-                rgb_permute=bool(hp.rgb_permute),
+                rgb_permute=hp.rgb_permute,
                 skip_bad_files=hp.skip_bad_files,
                 make_lr=self._degrader is None,  # a degrader replaces the loader's LR
             )
